@@ -1,0 +1,55 @@
+"""Turning id sequences into padded tensors, and grouping them by a token budget.
+
+Used by inference (`Translator`) and by training, so both see sources in one layout:
+subword ids followed by eos, right-padded with the pad id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
+
+
+def source_ids(ids: Sequence[int]) -> list[int]:
+    """Encoder input for subword ids: the ids then eos."""
+    return [*ids, EOS_ID]
+
+
+def target_io(ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Decoder input (bos + ids) and output (ids + eos) for teacher forcing."""
+    return [BOS_ID, *ids], [*ids, EOS_ID]
+
+
+def token_batches(lengths: Sequence[int], batch_tokens: int, order: Sequence[int] | None = None) -> list[list[int]]:
+    """Group indices, longest first (or in `order`), so rows x longest stays within the budget.
+
+    A single sequence longer than the budget still gets a batch of its own.
+    """
+    if order is None:
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for index in order:
+        size = max(lengths[index], 1)
+        if current and max(longest, size) * (len(current) + 1) > batch_tokens:
+            batches.append(current)
+            current, longest = [], 0
+        current.append(index)
+        longest = max(longest, size)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def pad_batch(seqs: Sequence[Sequence[int]], device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists into (B, S) with their lengths (B,); an empty list gets one eos."""
+    seqs = [list(s) if s else [EOS_ID] for s in seqs]
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    out = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)
+    for i, seq in enumerate(seqs):
+        out[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return out.to(device), lengths.to(device)

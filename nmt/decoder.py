@@ -1,0 +1,150 @@
+"""Recurrent decoder with Luong dot attention and input feeding, and its per-batch state.
+
+At step t, with target embedding y_t and the previous attentional vector h~_{t-1}:
+
+    h_t  = RNN([y_t; h~_{t-1}], state)      (input feeding; RNN(y_t, state) without it)
+    a_t  = softmax(memory . h_t)            (masked on source padding)
+    c_t  = sum_i a_t,i memory_i
+    h~_t = tanh(W_c [c_t; h_t])
+    p(y_{t+1}) = softmax(W_s h~_t)
+
+The module holds weights only; everything per batch lives in `DecoderState`, so one model
+serves concurrent batches and search can reorder or drop rows by selecting them.
+Shapes: B batch, S source length, T target length, H decoder hidden, V target vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nmt.attention import dot_attention
+
+
+@dataclass(frozen=True)
+class DecoderState:
+    """Recurrent state (L, B, H), input-feeding vector (B, H), memory (B, S, H) and its mask."""
+
+    hidden: torch.Tensor
+    cell: torch.Tensor | None
+    feed: torch.Tensor | None
+    memory: torch.Tensor
+    mask: torch.Tensor
+
+    @property
+    def batch_size(self) -> int:
+        """Number of rows (sentences, or sentences x beams)."""
+        return self.memory.size(0)
+
+    def select(self, index: torch.Tensor) -> DecoderState:
+        """Rows `index` (1-D long tensor) of the state: reorders beams or drops finished rows."""
+        return DecoderState(
+            hidden=self.hidden.index_select(1, index),
+            cell=None if self.cell is None else self.cell.index_select(1, index),
+            feed=None if self.feed is None else self.feed.index_select(0, index),
+            memory=self.memory.index_select(0, index),
+            mask=self.mask.index_select(0, index),
+        )
+
+
+class Decoder(nn.Module):
+    """Multi-layer LSTM (or GRU) decoder with dot attention, input feeding and a generator."""
+
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        memory_size: int,
+        cell: str = "lstm",
+        input_feed: bool = True,
+        tie_embeddings: bool = False,
+    ) -> None:
+        super().__init__()
+        emb_size = embedding.embedding_dim
+        self.embedding = embedding
+        self.input_feed = input_feed
+        self.hidden_size = hidden_size
+        self.dropout = nn.Dropout(dropout)
+        rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn_class(
+            emb_size + (hidden_size if input_feed else 0),
+            hidden_size,
+            num_layers=num_layers,
+            dropout=dropout if num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        # The dot score needs memory and queries of one width: project the memory once if not.
+        self.memory_proj = nn.Linear(memory_size, hidden_size, bias=False) if memory_size != hidden_size else None
+        self.combine = nn.Linear(2 * hidden_size, hidden_size, bias=False)
+        # Tying needs the generator input to be emb_size wide: project h~ down when it is not.
+        self.out_proj = (
+            nn.Linear(hidden_size, emb_size, bias=False) if tie_embeddings and emb_size != hidden_size else None
+        )
+        self.generator = nn.Linear(emb_size if tie_embeddings else hidden_size, embedding.num_embeddings)
+        if tie_embeddings:
+            self.generator.weight = embedding.weight
+
+    def init_state(
+        self,
+        memory: torch.Tensor,
+        mask: torch.Tensor,
+        hidden: torch.Tensor,
+        cell: torch.Tensor | None,
+    ) -> DecoderState:
+        """Start state from encoder outputs (B, S, M), their mask and initial (L, B, H) states."""
+        if self.memory_proj is not None:
+            memory = self.memory_proj(memory)
+        feed = memory.new_zeros(memory.size(0), self.hidden_size) if self.input_feed else None
+        return DecoderState(hidden=hidden, cell=cell, feed=feed, memory=memory, mask=mask)
+
+    def _run(self, state: DecoderState, emb: torch.Tensor) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """Core recurrence over embedded inputs (B, T, E) -> h~ (B, T, H), state, attn (B, T, S)."""
+        rnn_state = state.hidden if state.cell is None else (state.hidden, state.cell)
+        if self.input_feed:
+            assert state.feed is not None
+            outputs, tildes, attns = [], [], []
+            feed = state.feed
+            for t in range(emb.size(1)):
+                rnn_in = torch.cat([emb[:, t], feed], dim=-1).unsqueeze(1)
+                out, rnn_state = self.rnn(rnn_in, rnn_state)
+                tilde, attn = self._attend(out, state)
+                feed = tilde.squeeze(1)
+                outputs.append(out)
+                tildes.append(tilde)
+                attns.append(attn)
+            tilde, attn = torch.cat(tildes, dim=1), torch.cat(attns, dim=1)
+        else:
+            feed = None
+            out, rnn_state = self.rnn(emb, rnn_state)
+            tilde, attn = self._attend(out, state)
+        hidden, cell = rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
+        new_state = DecoderState(hidden, cell, feed, state.memory, state.mask)
+        return tilde, new_state, attn
+
+    def _attend(self, out: torch.Tensor, state: DecoderState) -> tuple[torch.Tensor, torch.Tensor]:
+        context, attn = dot_attention(out, state.memory, state.mask)
+        tilde = self.dropout(torch.tanh(self.combine(torch.cat([context, out], dim=-1))))
+        return tilde, attn
+
+    def logits(self, tilde: torch.Tensor) -> torch.Tensor:
+        """Attentional vectors (..., H) -> unnormalised scores over the vocabulary (..., V)."""
+        if self.out_proj is not None:
+            tilde = self.out_proj(tilde)
+        return self.generator(tilde)
+
+    def step(self, state: DecoderState, prev_tokens: torch.Tensor) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """One step: previous tokens (B,) -> log-probs (B, V) in fp32, new state, attention (B, S)."""
+        emb = self.dropout(self.embedding(prev_tokens.unsqueeze(1)))
+        tilde, new_state, attn = self._run(state, emb)
+        log_probs = torch.log_softmax(self.logits(tilde.squeeze(1)).float(), dim=-1)
+        return log_probs, new_state, attn.squeeze(1)
+
+    def forward(self, state: DecoderState, tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher forcing over target inputs (B, T) -> logits (B, T, V), attention (B, T, S)."""
+        emb = self.dropout(self.embedding(tgt_in))
+        tilde, _, attn = self._run(state, emb)
+        return self.logits(tilde), attn

@@ -1,0 +1,56 @@
+"""Bidirectional recurrent encoder over packed sequences.
+
+Shapes: B batch, S source length, E embedding size, H hidden size per direction, L layers.
+Padding never reaches the recurrence (sequences are packed), so a sentence gets the same
+encoding alone or inside a padded batch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+EncoderFinal = tuple[torch.Tensor, torch.Tensor | None]  # (h, c), each (L, B, 2H); c None for GRU
+
+
+class Encoder(nn.Module):
+    """Embedding -> multi-layer bidirectional LSTM (or GRU); outputs (B, S, 2H)."""
+
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        cell: str = "lstm",
+    ) -> None:
+        super().__init__()
+        self.embedding = embedding
+        self.dropout = nn.Dropout(dropout)
+        rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn_class(
+            embedding.embedding_dim,
+            hidden_size,
+            num_layers=num_layers,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=True,
+            batch_first=True,
+        )
+        self.num_layers = num_layers
+
+    def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, EncoderFinal]:
+        """Encode ids (B, S) with true lengths (B,) -> outputs (B, S, 2H), final states (L, B, 2H)."""
+        emb = self.dropout(self.embedding(src))
+        packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out_packed, final = self.rnn(packed)
+        outputs, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=src.size(1))
+        if isinstance(final, tuple):
+            return outputs, (self._merge_directions(final[0]), self._merge_directions(final[1]))
+        return outputs, (self._merge_directions(final), None)
+
+    def _merge_directions(self, state: torch.Tensor) -> torch.Tensor:
+        # (L * 2, B, H) with directions interleaved per layer -> (L, B, 2H)
+        _, batch, hidden = state.shape
+        state = state.view(self.num_layers, 2, batch, hidden)
+        return torch.cat([state[:, 0], state[:, 1]], dim=-1)
