@@ -1,0 +1,1 @@
+"""Offline training driver of the `nmt` library: config, data, trainer, checkpoints, distributed."""
