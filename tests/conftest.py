@@ -1,0 +1,45 @@
+"""Shared fixtures: synthetic corpora, a word-level sentencepiece model, tiny models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nmt.model import Seq2Seq, build_model
+from nmt.tokenizer import Tokenizer, train_sentencepiece
+from tests.synthetic import SYMBOLS, reverse_pairs, tiny_config, write_pairs
+
+
+@pytest.fixture(scope="session")
+def reverse_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+    """Train / valid / test files of the reversal task (disjoint seeds)."""
+    folder = tmp_path_factory.mktemp("reverse")
+    return {
+        "train": write_pairs(folder, "train", reverse_pairs(4000, seed=1)),
+        "valid": write_pairs(folder, "valid", reverse_pairs(100, seed=2)),
+        "test": write_pairs(folder, "test", reverse_pairs(200, seed=3)),
+    }
+
+
+@pytest.fixture(scope="session")
+def word_spm(tmp_path_factory: pytest.TempPathFactory, reverse_corpus: dict[str, tuple[Path, Path]]) -> Path:
+    """A word-level sentencepiece model over the symbols (one piece per symbol)."""
+    folder = tmp_path_factory.mktemp("spm")
+    return train_sentencepiece(
+        list(reverse_corpus["train"]), folder / "spm", vocab_size=len(SYMBOLS) + 4, model_type="word"
+    )
+
+
+@pytest.fixture(scope="session")
+def tokenizer(word_spm: Path) -> Tokenizer:
+    """Joint tokenizer over the synthetic symbols."""
+    return Tokenizer(word_spm)
+
+
+@pytest.fixture
+def tiny_model(tokenizer: Tokenizer) -> Seq2Seq:
+    """Randomly initialised (seeded) tiny model in eval mode."""
+    torch.manual_seed(0)
+    return build_model(tiny_config(tokenizer.src_vocab_size)).eval()

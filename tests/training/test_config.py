@@ -1,0 +1,70 @@
+"""Training config: bad files, keys and values fail before any work, naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.cli import main
+from training.config import ConfigError, apply_override, load_config
+
+REFERENCE = Path(__file__).resolve().parents[2] / "configs" / "multi30k_de_en.yaml"
+
+
+def test_reference_recipe_is_valid_and_matches_the_reference_architecture() -> None:
+    config = load_config(REFERENCE)
+    m = config.model
+    assert (m.emb_size, m.enc_hidden, m.enc_layers, m.dec_hidden, m.dec_layers) == (256, 256, 2, 512, 2)
+    assert (m.cell, m.input_feed, m.dropout) == ("lstm", True, 0.3)
+    assert config.tokenizer.joint and config.tokenizer.vocab_size == 8000
+    assert config.train.label_smoothing == 0.1
+    assert str(config.data.train_src).endswith("multi30k/train.de")
+
+
+def test_overrides_use_dotted_keys_and_yaml_values() -> None:
+    config = load_config(
+        REFERENCE,
+        ["train.max_steps=200", "data.train_src=/x/y.de", "model.input_feed=false", "train.adam_betas=[0.8, 0.9]"],
+    )
+    assert config.train.max_steps == 200
+    assert config.data.train_src == Path("/x/y.de")
+    assert config.model.input_feed is False
+    assert config.train.adam_betas == (0.8, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("train.batch_tokens=-5", "train.batch_tokens"),
+        ("train.bogus=1", "train.bogus: unknown key"),
+        ("model.cell=transformer", "model.cell"),
+        ("train.schedule=cosine", "train.schedule"),
+        ("data.valid_tgt=null", "data: Value error, valid_src and valid_tgt must be given together"),
+        ("nonsense=3", "nonsense: unknown key"),
+    ],
+)
+def test_bad_values_name_the_field(override: str, field: str) -> None:
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_config(REFERENCE, [override])
+
+
+def test_malformed_override_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"dotted\.key=value"):
+        apply_override({}, "train.max_steps")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list\n- not sections\n")
+    with pytest.raises(ConfigError, match="mapping of sections"):
+        load_config(bad)
+
+
+def test_cli_reports_config_errors_in_one_line_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "never"
+    status = main(["--config", str(REFERENCE), "train.lr=-1", f"train.out_dir={out}"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "train.lr" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()  # nothing was done
