@@ -17,9 +17,10 @@ $(BIN)/nmt-train: pyproject.toml
 
 install: $(BIN)/nmt-train  ## virtual environment with the project and its dev tools
 
-lint: install  ## ruff lint and format check
+lint: install  ## ruff lint and format check, mypy type check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy nmt training benchmarks
 
 test: lint  ## lint, then the whole test suite (CPU, a few minutes)
 	$(BIN)/python -m pytest

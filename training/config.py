@@ -115,9 +115,9 @@ class TrainConfig(_Section):
     """The whole training recipe."""
 
     data: DataConfig
-    tokenizer: TokenizerConfig = TokenizerConfig()
-    model: ModelSection = ModelSection()
-    train: TrainSection = TrainSection()
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    model: ModelSection = Field(default_factory=ModelSection)
+    train: TrainSection = Field(default_factory=TrainSection)
 
 
 def apply_override(tree: dict[str, Any], override: str) -> None:

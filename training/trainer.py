@@ -139,6 +139,8 @@ class Trainer:
         self.best_bleu: float | None = None
         self.bad_validations = 0
         self.elapsed_before = 0.0
+        self.last_lr = tc.lr
+        self._epoch_cache: tuple[int, list[list[int]]] = (0, [])
         self._resume()
 
     def _load(self, src: Path, tgt: Path, name: str, filter_lengths: bool = True) -> ParallelData:
@@ -222,7 +224,7 @@ class Trainer:
             reduction="sum",
         )
 
-    def _train_step(self, group: list[list[int]]) -> tuple[float, float]:
+    def train_step(self, group: list[list[int]]) -> tuple[float, float]:
         """One optimizer step over a group of batches; returns summed loss and target tokens (global)."""
         tc = self.config.train
         batches = [self._tensors(self.train_data, rows) for rows in group]
@@ -345,7 +347,6 @@ class Trainer:
         """Run until max_steps, max_epochs or early stopping; returns where the model is."""
         tc = self.config.train
         self.progress = Progress(tc.out_dir, tc.max_steps, tc.log_every, self.info.is_main, self.elapsed_before)
-        self._epoch_cache: tuple[int, list[list[int]]] = (0, [])
         self.net.train()
         stop = False
         saved_step = self.pos.step
@@ -354,7 +355,7 @@ class Trainer:
                 break
             batches = self._epoch()
             group = batches[self.pos.batch : self.pos.batch + tc.accum_steps]
-            loss_sum, tokens = self._train_step(group)
+            loss_sum, tokens = self.train_step(group)
             self.pos.step += 1
             self.pos.batch += len(group)
             if self.pos.batch >= len(batches):
