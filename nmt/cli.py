@@ -1,25 +1,29 @@
-"""Command-line entry points of the library: `nmt-eval` (and offline translation later).
+"""Command-line entry points of the library: `nmt-translate` and `nmt-eval`.
 
-Errors a user can cause print one line on stderr and exit with status 1 or 2, never a traceback.
+Errors a user can cause print one line on stderr and exit with status 1 (2 for bad
+arguments), never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gzip
 import json
-import logging
+import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO, Any
 
-import torch
+from tqdm import tqdm
 
 from nmt.errors import NMTError
 from nmt.fileio import open_text
 from nmt.scoring import corpus_scores
-from nmt.translator import Translator
-
-log = logging.getLogger("nmt")
+from nmt.search import SearchOptions
+from nmt.translator import LengthLimits, Translation, Translator
 
 
 def read_lines(path: Path) -> list[str]:
@@ -35,31 +39,213 @@ def read_lines(path: Path) -> list[str]:
         raise NMTError(f"{path}: {err.strerror or err}") from err
 
 
+def _add_model_options(parser: argparse.ArgumentParser, beam_default: int) -> None:
+    parser.add_argument("--model", required=True, type=Path, help="model directory")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="fp16/bf16 need CUDA")
+    parser.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantisation (CPU)")
+    parser.add_argument("--beam-size", type=int, default=beam_default, help=f"1 is greedy (default {beam_default})")
+    parser.add_argument("--length-penalty", default="average", choices=["none", "average", "gnmt"])
+    parser.add_argument("--alpha", type=float, default=0.6, help="exponent of the gnmt length penalty")
+    parser.add_argument("--min-length", type=int, default=0, help="fewest output subwords")
+    parser.add_argument("--no-repeat-ngram", type=int, default=0, help="block repeated n-grams of this size")
+    parser.add_argument("--max-length-ratio", type=float, default=1.5, help="output cap: ratio * source + extra")
+    parser.add_argument("--max-length-extra", type=int, default=10)
+    parser.add_argument("--max-length", type=int, default=256, help="hard cap on output subwords")
+    parser.add_argument("--max-source-length", type=int, default=400, help="longer sources are truncated")
+    parser.add_argument("--on-long-input", default="truncate", choices=["truncate", "reject"])
+    parser.add_argument("--batch-tokens", type=int, default=4096, help="padded source subwords per batch")
+
+
+def _build(args: argparse.Namespace, n_best: int = 1, alignments: bool = False) -> tuple[Translator, SearchOptions]:
+    try:
+        options = SearchOptions(
+            beam_size=args.beam_size, n_best=n_best, length_penalty=args.length_penalty, alpha=args.alpha,
+            min_length=args.min_length, no_repeat_ngram=args.no_repeat_ngram, return_attention=alignments,
+        )  # fmt: skip
+        limits = LengthLimits(args.max_length_ratio, args.max_length_extra, args.max_length,
+                              args.max_source_length, args.on_long_input)  # fmt: skip
+    except ValueError as err:
+        raise NMTError(str(err)) from err
+    if args.batch_tokens < 1:
+        raise NMTError("--batch-tokens must be positive")
+    translator = Translator.from_dir(args.model, args.device, args.dtype, args.quantize, limits, options)
+    return translator, options
+
+
+# ----- nmt-translate ------------------------------------------------------------------------
+
+
+def _translate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nmt-translate",
+        description="Translate a file line by line: one output line per input line, in order.",
+        epilog="Sharding: run with --shard 0/N ... --shard N-1/N, each with its own --output, "
+        "then join in order with: cat OUT.0 OUT.1 ... > OUT",
+    )
+    _add_model_options(parser, beam_default=5)
+    parser.add_argument("--input", type=Path, help="input file, plain or .gz (default: stdin)")
+    parser.add_argument("--output", type=Path, help="output file, written atomically (default: stdout)")
+    parser.add_argument("--n-best", type=int, default=1, help="alternatives per line (needs --format jsonl)")
+    parser.add_argument("--format", default="text", choices=["text", "jsonl"], help="jsonl: text, score, alternatives")
+    parser.add_argument("--alignments", action="store_true", help="with jsonl: attention weights per target token")
+    parser.add_argument("--shard", default=None, metavar="I/N", help="translate only the I-th of N equal parts")
+    parser.add_argument("--chunk-lines", type=int, default=10000, help="lines read and translated at a time")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' -> (I, N) with 0 <= I < N."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise NMTError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= index < count:
+        raise NMTError(f"--shard {text}: need 0 <= I < N")
+    return index, count
+
+
+def _binary_lines(path: Path | None) -> Iterator[bytes]:
+    if path is None:
+        yield from sys.stdin.buffer
+        return
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
+            yield from handle
+    except FileNotFoundError:
+        raise NMTError(f"{path}: no such file") from None
+    except OSError as err:
+        raise NMTError(f"{path}: {err.strerror or err}") from None
+
+
+def count_lines(path: Path) -> int:
+    """Number of lines of a file (a last line without a newline counts)."""
+    return sum(1 for _ in _binary_lines(path))
+
+
+def read_text_lines(path: Path | None, start: int = 0, stop: int | None = None) -> Iterator[str]:
+    """Decoded lines [start, stop) of a file or stdin; a line that is not UTF-8 is an error naming it."""
+    name = str(path) if path else "stdin"
+    for number, raw in enumerate(_binary_lines(path)):
+        if number < start:
+            continue
+        if stop is not None and number >= stop:
+            return
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise NMTError(f"{name}: line {number + 1} is not UTF-8 text") from None
+
+
+def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _format(t: Translation, fmt: str) -> str:
+    if fmt == "text":
+        return t.text
+    record: dict[str, Any] = {"text": t.text, "score": round(t.score, 6)}
+    if t.alternatives:
+        record["alternatives"] = [{"text": a.text, "score": round(a.score, 6)} for a in t.alternatives]
+    if t.alignment is not None:
+        record.update(alignment=t.alignment, source_tokens=t.source_tokens, target_tokens=t.target_tokens)
+    return json.dumps(record, ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def _output(path: Path | None) -> Iterator[IO[str]]:
+    """stdout, or a temporary file renamed onto `path` only when everything was written."""
+    if path is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    except OSError as err:
+        raise NMTError(f"{path}: cannot write: {err.strerror or err}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def translate_main(argv: Sequence[str] | None = None) -> int:
+    """`nmt-translate`: stream a file (or stdin) through the translator in chunks."""
+    parser = _translate_parser()
+    args = parser.parse_args(argv)
+    if args.n_best > 1 and args.format != "jsonl":
+        parser.error("--n-best above 1 needs --format jsonl (one JSON object per input line)")
+    if args.alignments and args.format != "jsonl":
+        parser.error("--alignments needs --format jsonl")
+    try:
+        start, stop, total = 0, None, None
+        if args.shard:
+            index, count = parse_shard(args.shard)
+            if args.input is None:
+                raise NMTError("--shard needs --input (stdin cannot be split)")
+            lines = count_lines(args.input)
+            start, stop = lines * index // count, lines * (index + 1) // count
+            total = stop - start
+        elif args.input is not None and args.input.suffix != ".gz" and sys.stderr.isatty() and not args.quiet:
+            total = count_lines(args.input)
+        translator, options = _build(args, args.n_best, args.alignments)
+        bar = tqdm(total=total, unit=" sent", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
+        with _output(args.output) as out, bar:
+            for chunk in _chunks(read_text_lines(args.input, start, stop), max(args.chunk_lines, 1)):
+                results = translator.translate(chunk, options, args.batch_tokens)
+                out.write("".join(_format(t, args.format) + "\n" for t in results))
+                out.flush()
+                bar.update(len(chunk))
+    except NMTError as err:
+        print(f"nmt-translate: error: {err}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        sys.stderr.close()  # e.g. `| head`: the reader is gone, nothing to report
+        return 0
+    except OSError as err:
+        print(f"nmt-translate: error: {err.filename or 'output'}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+# ----- nmt-eval -----------------------------------------------------------------------------
+
+
 def _eval_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nmt-eval", description="Translate a test set and print sacrebleu BLEU and chrF with signatures."
     )
-    parser.add_argument("--model", required=True, type=Path, help="model directory")
+    _add_model_options(parser, beam_default=1)
     parser.add_argument("--src", required=True, type=Path, help="source file (plain or .gz)")
     parser.add_argument("--ref", required=True, type=Path, help="reference file, one line per source line")
     parser.add_argument("--output", type=Path, help="also write the translations to this file")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    parser.add_argument("--batch-tokens", type=int, default=4096, help="source tokens per batch")
     parser.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     return parser
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
-    """`nmt-eval`: score a model on a test set with greedy decoding."""
+    """`nmt-eval`: score a model on a test set (greedy unless --beam-size is given)."""
     args = _eval_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         sources, references = read_lines(args.src), read_lines(args.ref)
         if len(sources) != len(references):
             raise NMTError(f"{args.src} has {len(sources)} lines but {args.ref} has {len(references)}")
-        device = resolve_device(args.device)
-        translator = Translator.from_dir(args.model, device=device)
-        hypotheses = [t.text for t in translator.translate(sources, batch_tokens=args.batch_tokens)]
+        translator, options = _build(args)
+        hypotheses = [t.text for t in translator.translate(sources, options, args.batch_tokens)]
         if args.output:
             try:
                 args.output.write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
@@ -75,18 +261,3 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         for s in scores:
             print(f"{s.text}\n  signature: {s.signature}")
     return 0
-
-
-def resolve_device(name: str) -> str:
-    """'auto' -> 'cuda' when a GPU is present else 'cpu'; 'cuda' without a GPU is an error."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise NMTError("--device cuda was asked for but no CUDA GPU is available")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise NMTError(f"unknown device {name!r}: use cpu, cuda or auto")
-    return name
-
-
-if __name__ == "__main__":
-    sys.exit(eval_main())

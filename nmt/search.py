@@ -1,8 +1,12 @@
-"""Batched search over a step function: greedy decoding (beam search builds on the same pieces).
+"""Batched greedy and beam search over a step function.
 
-A step function maps (state, previous tokens (B,)) to (log-probs (B, V), state, attention
-(B, S)). All rows advance together as one batch; a row that finishes leaves the batch, so
-each step costs only what is still being decoded.
+A step function maps (state, previous tokens (N,)) to (log-probs (N, V), state, attention
+(N, S)). All rows (sentences, or sentences x beams) advance together as one batch; a
+sentence that is finished leaves the batch, so each step costs only what is still being
+decoded. Nothing here depends on the model class: tests drive search with scripted steps.
+
+Lengths count output tokens without eos; `max_lengths` (B,) caps each sentence, after
+which eos is forced. A sentence's result never depends on the other rows in its batch.
 """
 
 from __future__ import annotations
@@ -13,60 +17,188 @@ from dataclasses import dataclass
 import torch
 
 from nmt.decoder import DecoderState
+from nmt.penalties import LengthPenalty, block_repeated_ngrams, normalized_score
 
 StepFn = Callable[[DecoderState, torch.Tensor], tuple[torch.Tensor, DecoderState, torch.Tensor]]
 
 
 @dataclass(frozen=True)
+class SearchOptions:
+    """What users of OpenNMT-py, fairseq and Marian expect to set."""
+
+    beam_size: int = 5
+    n_best: int = 1
+    length_penalty: LengthPenalty = "average"
+    alpha: float = 0.6  # exponent of the gnmt penalty
+    min_length: int = 0
+    no_repeat_ngram: int = 0  # block repeats of n-grams of this size; 0: off
+    return_attention: bool = False
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {self.beam_size}")
+        if not 1 <= self.n_best <= self.beam_size:
+            raise ValueError(f"n_best must be between 1 and beam_size ({self.beam_size}), got {self.n_best}")
+        if self.length_penalty not in ("none", "average", "gnmt"):
+            raise ValueError(f"length_penalty must be none, average or gnmt, got {self.length_penalty!r}")
+        if self.min_length < 0 or self.no_repeat_ngram < 0:
+            raise ValueError("min_length and no_repeat_ngram must not be negative")
+
+
+@dataclass(frozen=True)
 class Hypothesis:
-    """One output: token ids (no bos/eos), total log-probability, attention (T, S) if kept."""
+    """One output: token ids (no bos/eos), ranking score, total log-probability, attention (T+1, S)."""
 
     tokens: list[int]
     score: float
+    log_prob: float
     attention: torch.Tensor | None = None
 
 
-def greedy_search(
-    step: StepFn,
-    state: DecoderState,
-    max_lengths: torch.Tensor,
-    bos: int,
+_EMPTY = Hypothesis([], float("-inf"), float("-inf"))
+
+
+def _constrain(
+    log_probs: torch.Tensor,
+    history: torch.Tensor,
+    max_len: torch.Tensor,
     eos: int,
-    min_length: int = 0,
-    keep_attention: bool = False,
+    options: SearchOptions,
+) -> None:
+    """Apply min length, repeat blocking and forced eos at the length cap, in place."""
+    produced = history.size(1)
+    if produced < options.min_length:
+        log_probs[:, eos] = float("-inf")
+    block_repeated_ngrams(log_probs, history, options.no_repeat_ngram)
+    at_cap = max_len <= produced
+    if bool(at_cap.any()):
+        eos_scores = log_probs[at_cap, eos].clone()
+        log_probs[at_cap] = float("-inf")
+        # a forced eos keeps its own probability (finite even if eos was blocked above)
+        log_probs[at_cap, eos] = torch.nan_to_num(eos_scores, neginf=-1e9)
+
+
+def greedy_search(
+    step: StepFn, state: DecoderState, max_lengths: torch.Tensor, bos: int, eos: int, options: SearchOptions
 ) -> list[Hypothesis]:
-    """Pick the most probable token at each step for every row; `max_lengths` (B,) caps each row."""
-    batch = state.batch_size
-    device = state.memory.device
+    """Pick the most probable token at each step for every sentence."""
+    batch, device = state.batch_size, state.memory.device
     active = torch.arange(batch, device=device)
     prev = torch.full((batch,), bos, dtype=torch.long, device=device)
     limits = max_lengths.to(device)
-    tokens: list[list[int]] = [[] for _ in range(batch)]
-    scores = [0.0] * batch
-    attentions: list[list[torch.Tensor]] = [[] for _ in range(batch)]
-    t = 0
+    history = torch.empty(batch, 0, dtype=torch.long, device=device)
+    log_prob = torch.zeros(batch, device=device)
+    attn_hist: torch.Tensor | None = None
+    results: list[Hypothesis | None] = [None] * batch
     while active.numel() > 0:
         log_probs, state, attn = step(state, prev)
-        if t < min_length:
-            log_probs[:, eos] = float("-inf")
+        _constrain(log_probs, history, limits[active], eos, options)
         best, prev = log_probs.max(dim=-1)
-        t += 1
-        done = (prev == eos) | (limits[active] <= t)
-        for row, tok, sc in zip(active.tolist(), prev.tolist(), best.tolist(), strict=True):
-            scores[row] += sc
-            if tok != eos:
-                tokens[row].append(tok)
-        if keep_attention:
-            for i, row in enumerate(active.tolist()):
-                attentions[row].append(attn[i].float().cpu())
+        log_prob = log_prob + best
+        if options.return_attention:
+            attn_hist = attn.unsqueeze(1) if attn_hist is None else torch.cat([attn_hist, attn.unsqueeze(1)], 1)
+        done = prev == eos
         if bool(done.any()):
+            for i in done.nonzero().squeeze(1).tolist():
+                tokens = history[i].tolist()
+                score = normalized_score(float(log_prob[i]), len(tokens) + 1, options.length_penalty, options.alpha)
+                attention = attn_hist[i].float().cpu() if attn_hist is not None else None
+                results[int(active[i])] = Hypothesis(tokens, score, float(log_prob[i]), attention)
             keep = (~done).nonzero().squeeze(1)
             state, prev, active = state.select(keep), prev[keep], active[keep]
-    return [
-        Hypothesis(
-            tokens=tokens[i],
-            score=scores[i],
-            attention=torch.stack(attentions[i]) if keep_attention and attentions[i] else None,
-        )
-        for i in range(batch)
-    ]
+            history, log_prob = history[keep], log_prob[keep]
+            attn_hist = attn_hist[keep] if attn_hist is not None else None
+        history = torch.cat([history, prev.unsqueeze(1)], dim=1)
+    return [r for r in results if r is not None]
+
+
+def beam_search(
+    step: StepFn, state: DecoderState, max_lengths: torch.Tensor, bos: int, eos: int, options: SearchOptions
+) -> list[list[Hypothesis]]:
+    """Keep the `beam_size` best prefixes per sentence; return its `n_best` finished outputs, best first.
+
+    Candidates ending in eos within a sentence's top `beam_size` finish a hypothesis. The
+    greedy path is anchored: its next token always stays in the beam and the sentence runs
+    until that path has finished too, so beam search never returns a worse-scoring output
+    than greedy search under the same length penalty. A sentence leaves the batch once it
+    has `beam_size` finished hypotheses and its greedy path has ended, or at its length cap.
+    """
+    k = options.beam_size
+    batch, device = state.batch_size, state.memory.device
+    state = state.select(torch.arange(batch, device=device).repeat_interleave(k))
+    sentences = torch.arange(batch, device=device)  # original index of each active sentence
+    limits = max_lengths.to(device)
+    scores = torch.full((batch, k), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # all beams start equal: expand only the first
+    scores = scores.view(-1)
+    greedy_beam = torch.zeros(batch, dtype=torch.long, device=device)  # -1 once the greedy path ended
+    history = torch.empty(batch * k, 0, dtype=torch.long, device=device)
+    attn_hist: torch.Tensor | None = None
+    prev = torch.full((batch * k,), bos, dtype=torch.long, device=device)
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+
+    def finish(s: int, row: int, log_prob: float) -> None:
+        tokens = history[row].tolist()
+        score = normalized_score(log_prob, len(tokens) + 1, options.length_penalty, options.alpha)
+        attention = attn_hist[row].float().cpu() if attn_hist is not None else None
+        finished[int(sentences[s])].append(Hypothesis(tokens, score, log_prob, attention))
+
+    while sentences.numel() > 0:
+        n_sent = sentences.numel()
+        log_probs, state, attn = step(state, prev)
+        vocab = log_probs.size(1)
+        _constrain(log_probs, history, limits[sentences].repeat_interleave(k), eos, options)
+        if options.return_attention:
+            attn_hist = attn.unsqueeze(1) if attn_hist is None else torch.cat([attn_hist, attn.unsqueeze(1)], 1)
+        base = torch.arange(n_sent, device=device) * k
+        candidates = (scores.unsqueeze(1) + log_probs).view(n_sent, k * vocab)
+        top_scores, top_index = candidates.topk(min(2 * k, k * vocab), dim=1)
+        is_eos = top_index % vocab == eos
+        # eos candidates ranked within the first k finish a hypothesis
+        for s, c in (is_eos[:, :k] & torch.isfinite(top_scores[:, :k])).nonzero().tolist():
+            finish(s, s * k + int(top_index[s, c]) // vocab, float(top_scores[s, c]))
+        # the k best non-eos candidates continue (stable order: eos candidates sort last)
+        width = top_index.size(1)
+        keep = (is_eos.long() * width + torch.arange(width, device=device)).argsort(dim=1)[:, :k]
+        kept_index, kept_scores = top_index.gather(1, keep), top_scores.gather(1, keep)
+        # the greedy path: its best next token, from the beam that holds it
+        has_greedy = greedy_beam >= 0
+        greedy_rows = base + greedy_beam.clamp(min=0)
+        greedy_lp, greedy_tok = log_probs[greedy_rows].max(dim=1)
+        greedy_index = greedy_beam.clamp(min=0) * vocab + greedy_tok
+        greedy_ends = has_greedy & (greedy_tok == eos)
+        finished_in_top = (top_index[:, :k] == greedy_index.unsqueeze(1)).any(dim=1)
+        for s in (greedy_ends & ~finished_in_top).nonzero().squeeze(1).tolist():
+            finish(s, int(greedy_rows[s]), float(scores[greedy_rows[s]] + greedy_lp[s]))
+        greedy_goes_on = has_greedy & ~greedy_ends
+        present = kept_index == greedy_index.unsqueeze(1)
+        missing = greedy_goes_on & ~present.any(dim=1)
+        kept_index[missing, k - 1] = greedy_index[missing]
+        kept_scores[missing, k - 1] = (scores[greedy_rows] + greedy_lp)[missing]
+        present[missing] = False
+        present[missing, k - 1] = True
+        greedy_beam = torch.where(greedy_goes_on, present.long().argmax(dim=1), torch.full_like(greedy_beam, -1))
+
+        rows = (base.unsqueeze(1) + kept_index // vocab).view(-1)
+        next_tokens, scores = (kept_index % vocab).view(-1), kept_scores.view(-1)
+        at_cap = limits[sentences] <= history.size(1)  # eos was forced this step
+        full = torch.tensor([len(finished[int(i)]) >= k for i in sentences.tolist()], device=device)
+        done = (full & (greedy_beam < 0)) | at_cap
+        if bool(done.any()):
+            alive = (~done).repeat_interleave(k).nonzero().squeeze(1)
+            sentences, greedy_beam = sentences[~done], greedy_beam[~done]
+            rows, next_tokens, scores = rows[alive], next_tokens[alive], scores[alive]
+        state = state.select(rows)
+        history = torch.cat([history.index_select(0, rows), next_tokens.unsqueeze(1)], dim=1)
+        attn_hist = attn_hist.index_select(0, rows) if attn_hist is not None else None
+        prev = next_tokens
+    return [sorted(hyps, key=lambda h: -h.score)[: options.n_best] or [_EMPTY] for hyps in finished]
+
+
+def search(
+    step: StepFn, state: DecoderState, max_lengths: torch.Tensor, bos: int, eos: int, options: SearchOptions
+) -> list[list[Hypothesis]]:
+    """Greedy search for beam size 1 (the same result, cheaper), beam search otherwise."""
+    if options.beam_size == 1:
+        return [[h] for h in greedy_search(step, state, max_lengths, bos, eos, options)]
+    return beam_search(step, state, max_lengths, bos, eos, options)

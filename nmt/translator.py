@@ -1,48 +1,102 @@
-"""Text in, text out: tokenise, sort by length, batch by a token budget, search, restore order.
+"""Text in, text out: clean, tokenise, sort by length, batch by a token budget, search, restore order.
 
 The one engine behind offline translation, evaluation, validation during training and the
 service. It keeps no per-call state, so concurrent callers can share one instance.
+
+Every input gets an answer: a blank text gives an empty translation; a source longer than
+`LengthLimits.max_source_tokens` subwords is truncated (the default) or rejected with
+`InputError` (`on_long_input="reject"`); control characters are replaced by spaces.
 """
 
 from __future__ import annotations
 
+import unicodedata
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
+from torch import nn
 
 from nmt.batching import pad_batch, source_ids, token_batches
+from nmt.errors import InputError
 from nmt.model import Seq2Seq
-from nmt.model_dir import load_model_dir
-from nmt.search import Hypothesis, greedy_search
+from nmt.model_dir import ModelInfo, load_model_dir
+from nmt.search import Hypothesis, SearchOptions, search
 from nmt.tokenizer import BOS_ID, EOS_ID, Tokenizer
+
+EOS_PIECE = "</s>"
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Translation:
-    """One translated text with its total log-probability."""
+class LengthLimits:
+    """Output cap per sentence: min(ratio * source_subwords + extra, hard_cap); source cap and policy."""
+
+    ratio: float = 1.5
+    extra: int = 10
+    hard_cap: int = 256
+    max_source_tokens: int = 400
+    on_long_input: Literal["truncate", "reject"] = "truncate"
+
+    def max_output(self, source_tokens: int) -> int:
+        """Most target subwords allowed for a source of `source_tokens` subwords."""
+        return max(1, min(int(self.ratio * source_tokens + self.extra), self.hard_cap))
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A lower-ranked output of n-best search."""
 
     text: str
     score: float
 
 
 @dataclass(frozen=True)
-class LengthLimits:
-    """Output length cap per sentence: min(ratio * source_tokens + extra, hard_cap)."""
+class Translation:
+    """One translated text: ranking score (length-normalised log-probability) and extras on request."""
 
-    ratio: float = 1.5
-    extra: int = 10
-    hard_cap: int = 256
-    max_source_tokens: int = 400  # longer sources are truncated to this many subwords
+    text: str
+    score: float
+    log_prob: float = 0.0
+    alternatives: list[Alternative] = field(default_factory=list)
+    alignment: list[list[float]] | None = None  # rows: target_tokens; columns: source_tokens (eos last)
+    source_tokens: list[str] | None = None
+    target_tokens: list[str] | None = None
 
-    def max_output(self, source_tokens: int) -> int:
-        """Most target tokens allowed for a source of `source_tokens` subwords."""
-        return max(1, min(int(self.ratio * source_tokens + self.extra), self.hard_cap))
+
+def clean_text(text: str) -> str:
+    """One line of text: control characters (newlines included) become spaces, ends stripped."""
+    if text.isprintable():
+        return text.strip()
+    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).strip()
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when present else CPU; asking for CUDA without a GPU is an `InputError`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("device cuda was asked for but no CUDA GPU is available")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise InputError(f"unknown device {name!r}: use cpu, cuda or auto")
+    return torch.device(name)
+
+
+def quantize_int8(model: Seq2Seq) -> nn.Module:
+    """Dynamic int8 quantisation of the LSTM and linear layers, for CPU inference."""
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch marks the eager-mode API deprecated in favour of torchao
+        return quantize_dynamic(model, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
 
 
 class Translator:
-    """Translate lists of texts with a loaded model; batched greedy search."""
+    """Translate lists of texts with a loaded model: batched greedy or beam search."""
 
     def __init__(
         self,
@@ -50,27 +104,58 @@ class Translator:
         tokenizer: Tokenizer,
         device: torch.device | str = "cpu",
         limits: LengthLimits | None = None,
+        options: SearchOptions | None = None,
+        info: ModelInfo | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.device = torch.device(device)
         self.limits = limits or LengthLimits()
+        self.options = options or SearchOptions()
+        self.info = info
 
     @classmethod
-    def from_dir(cls, path: Path | str, device: str = "cpu", limits: LengthLimits | None = None) -> Translator:
-        """Load a model directory and wrap it."""
-        loaded = load_model_dir(Path(path), device=device)
-        return cls(loaded.model, loaded.tokenizer, device=device, limits=limits)
+    def from_dir(
+        cls,
+        path: Path | str,
+        device: str = "auto",
+        dtype: str = "float32",
+        quantize: str | None = None,
+        limits: LengthLimits | None = None,
+        options: SearchOptions | None = None,
+    ) -> Translator:
+        """Load a model directory for inference; fp16/bf16 need CUDA, int8 quantisation needs CPU."""
+        dev = resolve_device(device)
+        if dtype not in DTYPES:
+            raise InputError(f"unknown dtype {dtype!r}: use fp32, fp16 or bf16")
+        if DTYPES[dtype] != torch.float32 and dev.type != "cuda":
+            raise InputError(f"dtype {dtype} needs a CUDA device; use fp32 (or --quantize int8) on CPU")
+        if quantize not in (None, "int8"):
+            raise InputError(f"unknown quantization {quantize!r}: only int8 is supported")
+        if quantize and dev.type != "cpu":
+            raise InputError("int8 quantization runs on CPU only; on CUDA use fp16 or bf16")
+        loaded = load_model_dir(Path(path), device=dev, dtype=DTYPES[dtype])
+        model = quantize_int8(loaded.model) if quantize else loaded.model
+        return cls(model, loaded.tokenizer, dev, limits, options, loaded.info)  # type: ignore[arg-type]
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        """Source ids of each text, truncated to the source limit; blank texts give []."""
-        ids = self.tokenizer.encode_src([t.strip() for t in texts])
-        return [seq[: self.limits.max_source_tokens] for seq in ids]
+        """Source ids of each cleaned text, truncated to the source limit (or rejected); blank gives []."""
+        ids = self.tokenizer.encode_src([clean_text(t) for t in texts])
+        cap = self.limits.max_source_tokens
+        if self.limits.on_long_input == "reject":
+            for i, seq in enumerate(ids):
+                if len(seq) > cap:
+                    raise InputError(f"text {i} has {len(seq)} subwords, over the limit of {cap}")
+        return [seq[:cap] for seq in ids]
 
     @torch.inference_mode()
-    def translate_ids(self, sources: Sequence[Sequence[int]], batch_tokens: int = 4096) -> list[Hypothesis]:
-        """Search every non-empty id list (in batches), answering in input order."""
-        results: list[Hypothesis] = [Hypothesis(tokens=[], score=0.0)] * len(sources)
+    def translate_ids(
+        self, sources: Sequence[Sequence[int]], options: SearchOptions | None = None, batch_tokens: int = 4096
+    ) -> list[list[Hypothesis]]:
+        """n-best hypotheses for every id list, searched in length-sorted batches, in input order."""
+        options = options or self.options
+        empty = [Hypothesis(tokens=[], score=0.0, log_prob=0.0)]
+        results: list[list[Hypothesis]] = [empty] * len(sources)
         nonempty = [i for i, s in enumerate(sources) if s]
         lengths = [len(sources[i]) + 1 for i in nonempty]  # + eos
         was_training = self.model.training
@@ -81,15 +166,33 @@ class Translator:
                 src, src_len = pad_batch([source_ids(sources[r]) for r in rows], self.device)
                 limits = torch.tensor([self.limits.max_output(len(sources[r])) for r in rows])
                 state = self.model.encode(src, src_len)
-                hyps = greedy_search(self.model.step, state, limits, bos=BOS_ID, eos=EOS_ID)
-                for row, hyp in zip(rows, hyps, strict=True):
-                    results[row] = hyp
+                found = search(self.model.step, state, limits, BOS_ID, EOS_ID, options)
+                for row, hyps in zip(rows, found, strict=True):
+                    results[row] = hyps
         finally:
             self.model.train(was_training)
         return results
 
-    def translate(self, texts: Sequence[str], batch_tokens: int = 4096) -> list[Translation]:
-        """Translate texts; an empty or blank text gives an empty translation."""
-        hyps = self.translate_ids(self.encode(texts), batch_tokens=batch_tokens)
-        decoded = self.tokenizer.decode_tgt([h.tokens for h in hyps])
-        return [Translation(text=text, score=h.score) for text, h in zip(decoded, hyps, strict=True)]
+    def translate(
+        self, texts: Sequence[str], options: SearchOptions | None = None, batch_tokens: int = 4096
+    ) -> list[Translation]:
+        """Translate texts, answering in input order; see the module docstring for odd inputs."""
+        options = options or self.options
+        sources = self.encode(texts)
+        nbest = self.translate_ids(sources, options, batch_tokens)
+        flat = [h for hyps in nbest for h in hyps]
+        decoded = iter(self.tokenizer.decode_tgt([h.tokens for h in flat]))
+        out = []
+        for text, src, hyps in zip(texts, sources, nbest, strict=True):
+            texts_n = [next(decoded) for _ in hyps]
+            best = hyps[0]
+            extra: dict[str, object] = {}
+            if options.return_attention:
+                extra = {
+                    "alignment": [] if best.attention is None else best.attention.tolist(),
+                    "source_tokens": [*self.tokenizer.src_pieces(clean_text(text))[: len(src)], EOS_PIECE],
+                    "target_tokens": [*self.tokenizer.tgt_pieces(best.tokens), EOS_PIECE],
+                }
+            alternatives = [Alternative(t, h.score) for t, h in zip(texts_n[1:], hyps[1:], strict=True)]
+            out.append(Translation(texts_n[0], best.score, best.log_prob, alternatives, **extra))  # type: ignore[arg-type]
+        return out

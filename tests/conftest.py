@@ -9,7 +9,9 @@ import torch
 
 from nmt.model import Seq2Seq, build_model
 from nmt.tokenizer import Tokenizer, train_sentencepiece
-from tests.synthetic import SYMBOLS, reverse_pairs, tiny_config, write_pairs
+from tests.synthetic import SYMBOLS, reverse_config, reverse_pairs, tiny_config, write_pairs
+from training.config import parse_config
+from training.trainer import Trainer, TrainResult
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +45,12 @@ def tiny_model(tokenizer: Tokenizer) -> Seq2Seq:
     """Randomly initialised (seeded) tiny model in eval mode."""
     torch.manual_seed(0)
     return build_model(tiny_config(tokenizer.src_vocab_size)).eval()
+
+
+@pytest.fixture(scope="session")
+def reverse_model(
+    tmp_path_factory: pytest.TempPathFactory, reverse_corpus: dict[str, tuple[Path, Path]], word_spm: Path
+) -> TrainResult:
+    """A model trained on the reversal task through the real training pipeline (about 30 s)."""
+    out = tmp_path_factory.mktemp("reverse_model") / "run"
+    return Trainer(parse_config(reverse_config(reverse_corpus, word_spm, out))).train()

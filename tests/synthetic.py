@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 from nmt.config import ModelConfig
 
@@ -43,3 +44,38 @@ def tiny_config(vocab: int, **overrides: object) -> ModelConfig:
     )
     base.update(overrides)
     return ModelConfig(**base)  # type: ignore[arg-type]
+
+
+def reverse_config(corpus: dict[str, tuple[Path, Path]], spm: Path, out: Path, **train: object) -> dict[str, Any]:
+    """A small recipe for the reversal task, shared by the training tests."""
+    (train_src, train_tgt), (valid_src, valid_tgt) = corpus["train"], corpus["valid"]
+    return {
+        "data": {
+            "train_src": str(train_src),
+            "train_tgt": str(train_tgt),
+            "valid_src": str(valid_src),
+            "valid_tgt": str(valid_tgt),
+            "src_lang": "xx",
+            "tgt_lang": "yy",
+        },
+        "tokenizer": {"model": str(spm)},
+        "model": {
+            "emb_size": 32,
+            "enc_hidden": 64,
+            "enc_layers": 1,
+            "dec_hidden": 128,
+            "dec_layers": 1,
+            "dropout": 0.0,
+        },
+        "train": {
+            "out_dir": str(out),
+            "batch_tokens": 1200,
+            "lr": 0.003,
+            "label_smoothing": 0.0,
+            "max_steps": 200,
+            "valid_every": 100,
+            "log_every": 50,
+            "device": "cpu",
+            **train,
+        },
+    }

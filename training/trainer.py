@@ -25,6 +25,7 @@ from nmt.batching import pad_batch, source_ids, target_io, token_batches
 from nmt.model import Seq2Seq, build_model
 from nmt.model_dir import ModelInfo, save_model_dir
 from nmt.scoring import corpus_bleu
+from nmt.search import SearchOptions
 from nmt.tokenizer import PAD_ID, Tokenizer, train_sentencepiece
 from nmt.translator import Translator
 from training import distributed as dist
@@ -270,8 +271,9 @@ class Trainer:
             loss = nll / max(tokens, 1.0)
             src, ref = self.valid_texts
             limit = self.config.data.valid_max_sentences or len(src)
-            translator = Translator(self.model, self.tokenizer, device=self.device)
-            hyps = [t.text for t in translator.translate(src[:limit], self.config.train.valid_batch_tokens)]
+            translator = Translator(self.model, self.tokenizer, self.device, options=SearchOptions(beam_size=1))
+            translations = translator.translate(src[:limit], batch_tokens=self.config.train.valid_batch_tokens)
+            hyps = [t.text for t in translations]
             bleu = corpus_bleu(hyps, ref[:limit])
         finally:
             self.model.train()

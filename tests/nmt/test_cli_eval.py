@@ -60,7 +60,7 @@ def test_user_errors_give_one_line_and_exit_1(tmp_path: Path, model_dir: Path, p
     else:
         src.write_bytes(b"\xff\xfe a\n\xc3\x28\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "nmt.cli", "--model", str(model), "--src", str(src), "--ref", str(ref)],
+        [str(Path(sys.executable).parent / "nmt-eval"), "--model", str(model), "--src", str(src), "--ref", str(ref)],
         capture_output=True,
         text=True,
     )

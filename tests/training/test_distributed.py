@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from nmt.model_dir import load_model_dir
-from tests.training.test_learning import reverse_config
+from tests.synthetic import reverse_config
 from training.checkpoint import list_checkpoints
 
 

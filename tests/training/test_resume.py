@@ -13,7 +13,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from tests.training.test_learning import reverse_config
+from tests.synthetic import reverse_config
 from training.checkpoint import list_checkpoints
 
 STEPS = 120

@@ -1,0 +1,135 @@
+"""Translator: batch invariance, beam vs greedy, n-best, limits, order, and odd inputs."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from nmt.errors import InputError
+from nmt.model import Seq2Seq
+from nmt.search import SearchOptions
+from nmt.tokenizer import Tokenizer
+from nmt.translator import LengthLimits, Translator, clean_text
+from tests.synthetic import SYMBOLS
+from training.trainer import TrainResult
+
+
+@pytest.fixture(scope="module")
+def trained(reverse_model: TrainResult) -> Translator:
+    return Translator.from_dir(reverse_model.model_dir, device="cpu")
+
+
+def _texts(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(SYMBOLS) for _ in range(rng.randint(1, 12))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("beam", [1, 3, 5])
+@pytest.mark.parametrize("which", ["trained", "random"])
+def test_batch_invariance(
+    beam: int, which: str, trained: Translator, tiny_model: Seq2Seq, tokenizer: Tokenizer
+) -> None:
+    """A sentence gets the same translation and score alone or in any batch."""
+    translator = trained if which == "trained" else Translator(tiny_model, tokenizer)
+    texts = _texts(24, seed=beam)
+    options = SearchOptions(beam_size=beam)
+    alone = [translator.translate([t], options)[0] for t in texts]
+    for budget in (10_000, 64, 16):
+        together = translator.translate(texts, options, batch_tokens=budget)
+        assert [t.text for t in together] == [t.text for t in alone]
+        assert [t.score for t in together] == pytest.approx([t.score for t in alone], abs=1e-4)
+
+
+def test_beam_one_is_greedy_and_wider_beams_score_at_least_greedy(tiny_model: Seq2Seq, tokenizer: Tokenizer) -> None:
+    translator = Translator(tiny_model, tokenizer)
+    texts = _texts(30, seed=7)
+    greedy = translator.translate(texts, SearchOptions(beam_size=1))
+    for penalty in ("none", "average", "gnmt"):
+        reference = translator.translate(texts, SearchOptions(beam_size=1, length_penalty=penalty))
+        assert [t.text for t in reference] == [t.text for t in greedy]
+        for beam in (2, 5):
+            wider = translator.translate(texts, SearchOptions(beam_size=beam, length_penalty=penalty))
+            for w, g in zip(wider, reference, strict=True):
+                assert w.score >= g.score - 1e-5
+
+
+def test_trained_model_beam_keeps_the_right_answer(trained: Translator) -> None:
+    texts = ["a b c d", "l k j", "e e f g h i"]
+    out = trained.translate(texts, SearchOptions(beam_size=5, n_best=3))
+    assert [t.text for t in out] == ["d c b a", "j k l", "i h g f e e"]
+    for t in out:
+        assert len(t.alternatives) == 2
+        scores = [t.score] + [a.score for a in t.alternatives]
+        assert scores == sorted(scores, reverse=True)
+        assert len({t.text, *(a.text for a in t.alternatives)}) == 3
+
+
+def test_output_length_is_capped(tiny_model: Seq2Seq, tokenizer: Tokenizer) -> None:
+    limits = LengthLimits(ratio=1.0, extra=2, hard_cap=5)
+    translator = Translator(tiny_model, tokenizer, limits=limits)
+    for beam in (1, 4):
+        for text, t in zip(_texts(20, 3), translator.translate(_texts(20, 3), SearchOptions(beam)), strict=True):
+            n_src = len(tokenizer.encode_src([text])[0])
+            assert len(tokenizer.encode_tgt([t.text])[0]) <= min(n_src + 2, 5)
+
+
+def test_order_is_restored_and_odd_inputs_get_answers(trained: Translator) -> None:
+    texts = [
+        "a b c", "", "   ", "l k j", "a b c d e f g h i j k l a b c", "\x00\x07 c b a\x1b", "c\nb\ta",
+        "😀 a 👩‍👩‍👧", "مرحبا a", "x" * 5000, "c b a",
+    ]  # fmt: skip
+    out = trained.translate(texts)
+    assert len(out) == len(texts)
+    assert out[0].text == "c b a" and out[3].text == "j k l" and out[-1].text == "a b c"
+    assert out[1].text == "" and out[2].text == ""
+    assert out[5].text == "a b c"  # control characters are spaces
+    assert out[6].text == "a b c"
+    assert all(isinstance(t.text, str) for t in out)
+
+
+def test_long_inputs_are_truncated_or_rejected(trained: Translator) -> None:
+    long = " ".join(["a"] * 50)
+    truncating = Translator(trained.model, trained.tokenizer, limits=LengthLimits(max_source_tokens=10))
+    assert truncating.translate([long])[0].text == " ".join(["a"] * 10)
+    rejecting = Translator(trained.model, trained.tokenizer, limits=LengthLimits(max_source_tokens=10,
+                                                                                on_long_input="reject"))  # fmt: skip
+    with pytest.raises(InputError, match="over the limit of 10"):
+        rejecting.translate(["a b", long])
+
+
+def test_alignments_cover_source_and_target_tokens(trained: Translator) -> None:
+    for beam in (1, 3):
+        [t] = trained.translate(["a b c d"], SearchOptions(beam_size=beam, return_attention=True))
+        assert t.source_tokens == ["▁a", "▁b", "▁c", "▁d", "</s>"]
+        assert t.target_tokens == ["▁d", "▁c", "▁b", "▁a", "</s>"]
+        assert t.alignment is not None and len(t.alignment) == 5
+        for row in t.alignment:
+            assert len(row) == 5 and sum(row) == pytest.approx(1.0, abs=1e-5)
+        # reversal: the first output token attends to the last source word most
+        assert max(range(5), key=lambda j: t.alignment[0][j]) in (3, 4)
+
+
+def test_int8_quantization_translates(reverse_model: TrainResult) -> None:
+    quantized = Translator.from_dir(reverse_model.model_dir, device="cpu", quantize="int8")
+    out = quantized.translate(["a b c d", "e f g"])
+    assert [t.text for t in out] == ["d c b a", "g f e"]
+
+
+def test_bad_device_dtype_and_quantize_are_input_errors(reverse_model: TrainResult) -> None:
+    with pytest.raises(InputError, match="needs a CUDA device"):
+        Translator.from_dir(reverse_model.model_dir, device="cpu", dtype="fp16")
+    with pytest.raises(InputError, match="unknown device"):
+        Translator.from_dir(reverse_model.model_dir, device="tpu")
+    with pytest.raises(InputError, match="only int8"):
+        Translator.from_dir(reverse_model.model_dir, device="cpu", quantize="int4")
+
+
+def test_clean_text() -> None:
+    assert clean_text("  a\tb\nc\x00 ") == "a b c"
+    assert clean_text("مرحبا 😀") == "مرحبا 😀"
+
+
+def test_model_directory_path_type(reverse_model: TrainResult) -> None:
+    assert isinstance(reverse_model.model_dir, Path)
