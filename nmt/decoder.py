@@ -48,6 +48,20 @@ class DecoderState:
             mask=self.mask.index_select(0, index),
         )
 
+    def reorder_beams(self, index: torch.Tensor) -> DecoderState:
+        """Rows `index` when rows only move among the beams of one sentence.
+
+        Beams of a sentence share identical memory and mask rows, so those are kept as they
+        are: beam search reorders every step without copying the encoder memory.
+        """
+        return DecoderState(
+            hidden=self.hidden.index_select(1, index),
+            cell=None if self.cell is None else self.cell.index_select(1, index),
+            feed=None if self.feed is None else self.feed.index_select(0, index),
+            memory=self.memory,
+            mask=self.mask,
+        )
+
 
 class Decoder(nn.Module):
     """Multi-layer LSTM (or GRU) decoder with dot attention, input feeding and a generator."""

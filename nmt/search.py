@@ -120,8 +120,10 @@ def beam_search(
     Candidates ending in eos within a sentence's top `beam_size` finish a hypothesis. The
     greedy path is anchored: its next token always stays in the beam and the sentence runs
     until that path has finished too, so beam search never returns a worse-scoring output
-    than greedy search under the same length penalty. A sentence leaves the batch once it
-    has `beam_size` finished hypotheses and its greedy path has ended, or at its length cap.
+    than greedy search under the same length penalty. A sentence leaves the batch once its
+    greedy path has ended and either it has `beam_size` finished hypotheses or its best
+    candidate was an eos (no live prefix can still beat that total log-probability) with
+    `n_best` finished, or at its length cap.
     """
     k = options.beam_size
     batch, device = state.batch_size, state.memory.device
@@ -132,6 +134,7 @@ def beam_search(
     scores[:, 0] = 0.0  # all beams start equal: expand only the first
     scores = scores.view(-1)
     greedy_beam = torch.zeros(batch, dtype=torch.long, device=device)  # -1 once the greedy path ended
+    best_ended = torch.zeros(batch, dtype=torch.bool, device=device)  # the best candidate was an eos
     history = torch.empty(batch * k, 0, dtype=torch.long, device=device)
     attn_hist: torch.Tensor | None = None
     prev = torch.full((batch * k,), bos, dtype=torch.long, device=device)
@@ -182,13 +185,17 @@ def beam_search(
         rows = (base.unsqueeze(1) + kept_index // vocab).view(-1)
         next_tokens, scores = (kept_index % vocab).view(-1), kept_scores.view(-1)
         at_cap = limits[sentences] <= history.size(1)  # eos was forced this step
-        full = torch.tensor([len(finished[int(i)]) >= k for i in sentences.tolist()], device=device)
-        done = (full & (greedy_beam < 0)) | at_cap
+        best_ended = best_ended | (is_eos[:, 0] & torch.isfinite(top_scores[:, 0]))
+        counts = torch.tensor([len(finished[int(i)]) for i in sentences.tolist()], device=device)
+        enough = (counts >= k) | (best_ended & (counts >= options.n_best))
+        done = (enough & (greedy_beam < 0)) | at_cap
         if bool(done.any()):
             alive = (~done).repeat_interleave(k).nonzero().squeeze(1)
-            sentences, greedy_beam = sentences[~done], greedy_beam[~done]
+            sentences, greedy_beam, best_ended = sentences[~done], greedy_beam[~done], best_ended[~done]
             rows, next_tokens, scores = rows[alive], next_tokens[alive], scores[alive]
-        state = state.select(rows)
+            state = state.select(rows)
+        else:
+            state = state.reorder_beams(rows)
         history = torch.cat([history.index_select(0, rows), next_tokens.unsqueeze(1)], dim=1)
         attn_hist = attn_hist.index_select(0, rows) if attn_hist is not None else None
         prev = next_tokens
