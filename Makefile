@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data/multi30k
 TORCH_PIN ?= torch==2.13.0
+DEMO_STEPS ?= 400
 
 .PHONY: install test lint demo train eval bench clean
 
@@ -30,7 +31,7 @@ demo: install  ## short German->English training run on Multi30k (small model, ~
 	    data.train_src=$(DATA)/train.de data.train_tgt=$(DATA)/train.en \
 	    data.valid_src=$(DATA)/val.de data.valid_tgt=$(DATA)/val.en data.valid_max_sentences=300 \
 	    model.emb_size=128 model.enc_hidden=128 model.dec_hidden=256 model.enc_layers=1 model.dec_layers=1 \
-	    train.max_steps=400 train.valid_every=200 train.lr=0.002
+	    train.max_steps=$(DEMO_STEPS) train.valid_every=200 train.lr=0.002
 	$(BIN)/nmt-eval --model runs/demo/best --src $(DATA)/test_2016_flickr.de --ref $(DATA)/test_2016_flickr.en
 
 train: install  ## the reference recipe (configs/multi30k_de_en.yaml); run again to resume
@@ -41,8 +42,9 @@ train: install  ## the reference recipe (configs/multi30k_de_en.yaml); run again
 eval: install  ## greedy BLEU/chrF of the reference run on test_2016_flickr
 	$(BIN)/nmt-eval --model runs/multi30k_de_en/best --src $(DATA)/test_2016_flickr.de --ref $(DATA)/test_2016_flickr.en
 
-bench: install  ## training throughput of the reference architecture
+bench: install  ## training throughput and decoding speed of the reference architecture (CPU)
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/decode_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
