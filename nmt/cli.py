@@ -20,23 +20,10 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from nmt.errors import NMTError
-from nmt.fileio import open_text
+from nmt.fileio import read_lines
 from nmt.scoring import corpus_scores
 from nmt.search import SearchOptions
 from nmt.translator import LengthLimits, Translation, Translator
-
-
-def read_lines(path: Path) -> list[str]:
-    """Lines of a plain or gzipped UTF-8 file, without line ends; errors name the file."""
-    try:
-        with open_text(path) as handle:
-            return handle.read().splitlines()
-    except FileNotFoundError as err:
-        raise NMTError(f"{path}: no such file") from err
-    except UnicodeDecodeError as err:
-        raise NMTError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
-    except OSError as err:
-        raise NMTError(f"{path}: {err.strerror or err}") from err
 
 
 def _add_model_options(parser: argparse.ArgumentParser, beam_default: int) -> None:

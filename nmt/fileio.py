@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from nmt.errors import InputError
+
 
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory
@@ -81,3 +83,16 @@ def open_text(path: Path, mode: str = "rt") -> IO[str]:
     if path.suffix == ".gz":
         return gzip.open(path, mode, encoding="utf-8")  # type: ignore[return-value]
     return open(path, mode, encoding="utf-8")
+
+
+def read_lines(path: Path) -> list[str]:
+    """All lines of a plain or gzipped UTF-8 file, without line ends; errors name the file."""
+    try:
+        with open_text(path) as handle:
+            return handle.read().splitlines()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise InputError(f"{path}: {err.strerror or err}") from None

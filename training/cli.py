@@ -17,7 +17,6 @@ import torch
 from nmt.errors import NMTError
 from training import distributed as dist
 from training.config import ConfigError, load_config
-from training.data import DataError
 from training.trainer import Trainer
 
 
@@ -51,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         Trainer(config, info).train()
-    except (DataError, NMTError) as err:
+    except NMTError as err:  # data and input errors included
         print(f"nmt-train: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nmt.batching import token_batches
-from nmt.fileio import open_text
+from nmt.errors import InputError
+from nmt.fileio import read_lines
 from nmt.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
 
-class DataError(Exception):
+class DataError(InputError):
     """Training data that cannot be used: missing, unreadable, or not parallel."""
 
 
@@ -51,19 +52,6 @@ class ParallelData:
 
     def __len__(self) -> int:
         return len(self.src)
-
-
-def read_lines(path: Path) -> list[str]:
-    """All lines of a plain or gzipped UTF-8 file; errors name the file."""
-    try:
-        with open_text(path) as handle:
-            return handle.read().splitlines()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except OSError as err:
-        raise DataError(f"{path}: {err}") from None
 
 
 def read_parallel(src_path: Path, tgt_path: Path) -> tuple[list[str], list[str]]:

@@ -143,6 +143,7 @@ class Trainer:
         self.last_lr = tc.lr
         self._epoch_cache: tuple[int, list[list[int]]] = (0, [])
         self._resume()
+        self.progress = Progress(tc.out_dir, tc.max_steps, tc.log_every, self.info.is_main, self.elapsed_before)
 
     def _load(self, src: Path, tgt: Path, name: str, filter_lengths: bool = True) -> ParallelData:
         src_lines, tgt_lines = read_parallel(src, tgt)
@@ -177,13 +178,8 @@ class Trainer:
             "rng": dist.gather_objects(self.info, _rng_state()),
             "best_bleu": self.best_bleu,
             "bad_validations": self.bad_validations,
-            "elapsed": self.progress_elapsed(),
+            "elapsed": self.progress.elapsed,
         }
-
-    def progress_elapsed(self) -> float:
-        """Seconds of training so far (set once the loop runs)."""
-        progress = getattr(self, "progress", None)
-        return progress.elapsed if progress else self.elapsed_before
 
     def _resume(self) -> None:
         found = list_checkpoints(self.config.train.out_dir)
@@ -348,7 +344,6 @@ class Trainer:
     def train(self) -> TrainResult:
         """Run until max_steps, max_epochs or early stopping; returns where the model is."""
         tc = self.config.train
-        self.progress = Progress(tc.out_dir, tc.max_steps, tc.log_every, self.info.is_main, self.elapsed_before)
         self.net.train()
         stop = False
         saved_step = self.pos.step

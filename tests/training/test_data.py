@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from nmt.errors import InputError
 from nmt.tokenizer import Tokenizer
 from training.data import DataError, encode_parallel, epoch_batches, read_parallel, shard_batches
 
@@ -26,11 +27,11 @@ def test_gzip_and_plain_files_read_alike(tmp_path: Path) -> None:
 
 
 def test_missing_and_non_utf8_files_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no such file"):
+    with pytest.raises(InputError, match="no such file"):
         read_parallel(tmp_path / "x", tmp_path / "y")
     (tmp_path / "bad").write_bytes(b"\xff\xfe\x00bad\n")
     (tmp_path / "good").write_text("fine\n")
-    with pytest.raises(DataError, match="not UTF-8"):
+    with pytest.raises(InputError, match="not UTF-8"):
         read_parallel(tmp_path / "bad", tmp_path / "good")
 
 
