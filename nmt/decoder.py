@@ -15,7 +15,7 @@ Shapes: B batch, S source length, T target length, H decoder hidden, V target vo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -40,12 +40,8 @@ class DecoderState:
 
     def select(self, index: torch.Tensor) -> DecoderState:
         """Rows `index` (1-D long tensor) of the state: reorders beams or drops finished rows."""
-        return DecoderState(
-            hidden=self.hidden.index_select(1, index),
-            cell=None if self.cell is None else self.cell.index_select(1, index),
-            feed=None if self.feed is None else self.feed.index_select(0, index),
-            memory=self.memory.index_select(0, index),
-            mask=self.mask.index_select(0, index),
+        return replace(
+            self.reorder_beams(index), memory=self.memory.index_select(0, index), mask=self.mask.index_select(0, index)
         )
 
     def reorder_beams(self, index: torch.Tensor) -> DecoderState:

@@ -111,14 +111,14 @@ class Trainer:
                 yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
             )
         self.tokenizer = prepare_tokenizer(config, self.info.is_main, self.info)
-        self.train_data = self._load(config.data.train_src, config.data.train_tgt, "train")
+        self.train_data = self._load(read_parallel(config.data.train_src, config.data.train_tgt), "train")
         if len(self.train_data) == 0:
             raise DataError("no training pairs left after filtering")
         self.valid_data: ParallelData | None = None
         self.valid_texts: tuple[list[str], list[str]] = ([], [])
         if config.data.valid_src is not None and config.data.valid_tgt is not None:
             self.valid_texts = read_parallel(config.data.valid_src, config.data.valid_tgt)
-            self.valid_data = self._load(config.data.valid_src, config.data.valid_tgt, "valid", filter_lengths=False)
+            self.valid_data = self._load(self.valid_texts, "valid", filter_lengths=False)
         self.model_config = config.model.build(self.tokenizer.src_vocab_size, self.tokenizer.tgt_vocab_size)
         torch.manual_seed(tc.seed)  # identical initial weights in every process
         self.model: Seq2Seq = build_model(self.model_config).to(self.device)
@@ -145,8 +145,8 @@ class Trainer:
         self._resume()
         self.progress = Progress(tc.out_dir, tc.max_steps, tc.log_every, self.info.is_main, self.elapsed_before)
 
-    def _load(self, src: Path, tgt: Path, name: str, filter_lengths: bool = True) -> ParallelData:
-        src_lines, tgt_lines = read_parallel(src, tgt)
+    def _load(self, lines: tuple[list[str], list[str]], name: str, filter_lengths: bool = True) -> ParallelData:
+        src_lines, tgt_lines = lines
         d = self.config.data
         max_len, ratio = (d.max_len, d.max_len_ratio) if filter_lengths else (10**9, float("inf"))
         data = encode_parallel(src_lines, tgt_lines, self.tokenizer, max_len, ratio)
