@@ -179,7 +179,17 @@ class Translator:
         """Translate texts, answering in input order; see the module docstring for odd inputs."""
         options = options or self.options
         sources = self.encode(texts)
-        nbest = self.translate_ids(sources, options, batch_tokens)
+        return self.finish(texts, sources, self.translate_ids(sources, options, batch_tokens), options)
+
+    def finish(
+        self,
+        texts: Sequence[str],
+        sources: Sequence[Sequence[int]],
+        nbest: Sequence[Sequence[Hypothesis]],
+        options: SearchOptions | None = None,
+    ) -> list[Translation]:
+        """Translations from the hypotheses that `translate_ids` found for `encode(texts)`."""
+        options = options or self.options
         flat = [h for hyps in nbest for h in hyps]
         decoded = iter(self.tokenizer.decode_tgt([h.tokens for h in flat]))
         out = []

@@ -1,0 +1,89 @@
+"""Split a text into sentences for translation and put the translations back in its layout.
+
+Models are trained on single sentences, so a paragraph is translated sentence by sentence.
+`split_text` keeps the layout: line breaks (and blank lines) are preserved exactly, and the
+sentences of one line are joined back with a single space. A sentence ends at `.`, `!`, `?`
+or `…` (with closing quotes or brackets) followed by whitespace and a capital letter, digit or
+opening quote, unless the word before the stop is a common German or English abbreviation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_ABBREVIATIONS = frozenset(
+    [
+        "dr",
+        "prof",
+        "mr",
+        "mrs",
+        "ms",
+        "st",
+        "nr",
+        "str",
+        "bzw",
+        "ca",
+        "etc",
+        "vgl",
+        "usw",
+        "z.b",
+        "d.h",
+        "u.a",
+        "e.g",
+        "i.e",
+        "vs",
+        "jr",
+        "sr",
+        "no",
+        "fig",
+        "abb",
+    ]
+)
+_BOUNDARY = re.compile(r"""[.!?…]+["'”’»)\]]*\s+(?=["'“„«(\[]?[A-ZÄÖÜ0-9])""")
+_LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """A text cut into sentences: `lines[i]` lists the sentences of line i, `breaks[i]` follows it."""
+
+    lines: list[list[str]]
+    breaks: list[str]
+
+    @property
+    def sentences(self) -> list[str]:
+        """All sentences in reading order (blank lines contribute none)."""
+        return [s for line in self.lines for s in line]
+
+    def join(self, translations: Sequence[str]) -> str:
+        """The text rebuilt with `translations` (one per sentence, in order) in place of the sentences."""
+        it = iter(translations)
+        parts = []
+        for line, brk in zip(self.lines, self.breaks, strict=True):
+            parts.append(" ".join(next(it) for _ in line))
+            parts.append(brk)
+        return "".join(parts)
+
+
+def split_sentences(line: str) -> list[str]:
+    """Sentences of one line, stripped; a blank line has none."""
+    sentences, start = [], 0
+    for match in _BOUNDARY.finditer(line):
+        words = line[start : match.start() + 1].split()
+        last = words[-1].lower().rstrip(".") if words else ""
+        if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
+            continue  # "Dr. Müller", "z.B. Hunde", initials such as "J. Smith"
+        sentences.append(line[start : match.end()].strip())
+        start = match.end()
+    sentences.append(line[start:].strip())
+    return [s for s in sentences if s]
+
+
+def split_text(text: str) -> Segmented:
+    """Cut `text` into lines (keeping each line-break sequence) and each line into sentences."""
+    pieces = _LINE_BREAK.split(text)
+    lines = [split_sentences(p) for p in pieces[0::2]]
+    breaks = [*pieces[1::2], ""]
+    return Segmented(lines, breaks)
