@@ -7,7 +7,7 @@ DATA ?= ../shared/data/multi30k
 TORCH_PIN ?= torch==2.13.0
 DEMO_STEPS ?= 400
 
-.PHONY: install test lint demo train eval bench clean
+.PHONY: install test lint serve demo train model eval bench load clean
 
 $(BIN)/nmt-train: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,13 @@ install: $(BIN)/nmt-train  ## virtual environment with the project and its dev t
 lint: install  ## ruff lint and format check, mypy type check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy nmt training benchmarks
+	$(BIN)/mypy nmt training service benchmarks
 
 test: lint  ## lint, then the whole test suite (CPU, a few minutes)
 	$(BIN)/python -m pytest
+
+serve: install  ## serve every model under models/ (the shipped de-en model) on http://localhost:8000
+	$(BIN)/nmt-serve --models models --port 8000
 
 demo: install  ## short German->English training run on Multi30k (small model, ~10 min on 2 cores), then its test BLEU
 	$(BIN)/nmt-train --config configs/multi30k_de_en.yaml train.out_dir=runs/demo \
@@ -39,12 +42,23 @@ train: install  ## the reference recipe (configs/multi30k_de_en.yaml); run again
 	    data.train_src=$(DATA)/train.de data.train_tgt=$(DATA)/train.en \
 	    data.valid_src=$(DATA)/val.de data.valid_tgt=$(DATA)/val.en
 
+MODEL_STEPS ?= 1500
+model: install  ## reproduce models/de-en: the reference recipe for MODEL_STEPS steps, exported in fp16 with its card
+	$(BIN)/nmt-train --config configs/multi30k_de_en.yaml \
+	    data.train_src=$(DATA)/train.de data.train_tgt=$(DATA)/train.en \
+	    data.valid_src=$(DATA)/val.de data.valid_tgt=$(DATA)/val.en \
+	    train.max_steps=$(MODEL_STEPS) train.valid_every=250
+	$(BIN)/nmt-average runs/multi30k_de_en/best --output models/de-en --dtype float16 --model-card models/de-en/MODEL_CARD.md
+
 eval: install  ## greedy BLEU/chrF of the reference run on test_2016_flickr
 	$(BIN)/nmt-eval --model runs/multi30k_de_en/best --src $(DATA)/test_2016_flickr.de --ref $(DATA)/test_2016_flickr.en
 
 bench: install  ## training throughput and decoding speed of the reference architecture (CPU)
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/decode_speed.py
+
+load: install  ## service throughput and latency at 1-128 clients, batching on vs off
+	$(BIN)/python benchmarks/load.py --models models
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

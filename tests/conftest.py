@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from nmt.model import Seq2Seq, build_model
+from nmt.model_dir import ModelInfo, save_model_dir
 from nmt.tokenizer import Tokenizer, train_sentencepiece
 from tests.synthetic import SYMBOLS, reverse_config, reverse_pairs, tiny_config, write_pairs
 from training.config import parse_config
@@ -54,3 +55,14 @@ def reverse_model(
     """A model trained on the reversal task through the real training pipeline (about 30 s)."""
     out = tmp_path_factory.mktemp("reverse_model") / "run"
     return Trainer(parse_config(reverse_config(reverse_corpus, word_spm, out))).train()
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Tokenizer) -> Path:
+    """Two seeded random tiny models, de-en and fr-en, as a service would find them."""
+    root = tmp_path_factory.mktemp("models")
+    for seed, src in ((0, "de"), (1, "fr")):
+        torch.manual_seed(seed)
+        model = build_model(tiny_config(tokenizer.src_vocab_size)).eval()
+        save_model_dir(root / f"{src}-en", model, ModelInfo(model.config, src, "en"), tokenizer)
+    return root

@@ -1,0 +1,97 @@
+"""The FastAPI app factory: `create_app(settings)`; nothing is loaded at import.
+
+The lifespan starts the batcher, loads the models in the background (liveness answers at
+once, readiness after loading) and on shutdown drains and stops the batcher.
+For ASGI servers: `uvicorn --factory service.app:app_from_env`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import error_response, install_error_handlers
+from service.metrics import MetricsMiddleware
+from service.routes import health, libre, v1
+from service.settings import Settings, load_settings
+from service.state import ServiceState
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over `limit` bytes, by Content-Length or while a chunked body streams in."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            response = error_response(413, f"request body over the limit of {self.limit} bytes (NMT_MAX_BODY_BYTES)")
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(413, f"request body over the limit of {self.limit} bytes (NMT_MAX_BODY_BYTES)")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def create_app(settings: Settings, on_fatal: Callable[[str], None] | None = None) -> FastAPI:
+    """A new app serving the models under `settings.models_dir`; `on_fatal` hears of a failed load."""
+    state = ServiceState(settings, on_fatal)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.batcher.start()
+        loader = asyncio.create_task(state.load_models())
+        try:
+            yield
+        finally:
+            await state.drain(settings.drain_timeout_s)
+            loader.cancel()
+            await state.batcher.stop()
+
+    app = FastAPI(
+        title="NMT translation service",
+        summary="Attention LSTM translation with cross-request batching; LibreTranslate-compatible routes.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    install_error_handlers(app)
+    routers = (v1.router, libre.router, health.router)
+    for router in routers:
+        app.include_router(router)
+    routes = {getattr(r, "path", "") for router in routers for r in router.routes} | {"/docs", "/openapi.json"}
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=routes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ASGI servers: settings from the NMT_* environment."""
+    return create_app(load_settings())

@@ -1,0 +1,84 @@
+"""Texts in, translated texts out, through the batcher: what both HTTP APIs call.
+
+A text is cut into sentences (its line breaks kept), every sentence goes through the shared
+batcher, and the translations are put back in the text's layout. For a text of several
+sentences the score is the mean of the sentence scores, alternative k joins each sentence's
+k-th alternative (its best when it has fewer), and the alignment lists one entry per sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from nmt.search import SearchOptions
+from nmt.segment import Segmented, split_text
+from nmt.translator import Translation
+from service.batcher import Batcher
+from service.metrics import Metrics
+from service.registry import ModelEntry
+
+
+@dataclass(frozen=True)
+class SentenceAlignment:
+    """Attention weights of one sentence: rows are target tokens, columns source tokens."""
+
+    source_tokens: list[str]
+    target_tokens: list[str]
+    weights: list[list[float]]
+
+
+@dataclass(frozen=True)
+class TextResult:
+    """One translated text."""
+
+    text: str
+    score: float
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
+    alignment: list[SentenceAlignment] | None = None
+
+
+class Engine:
+    """Segment, submit to the batcher, reassemble."""
+
+    def __init__(self, batcher: Batcher, metrics: Metrics, timeout_s: float) -> None:
+        self.batcher = batcher
+        self.metrics = metrics
+        self.timeout_s = timeout_s
+
+    async def translate(self, entry: ModelEntry, texts: Sequence[str], options: SearchOptions) -> list[TextResult]:
+        """Translations of `texts` in order; raises the batcher's errors (Overloaded, DeadlineExceeded...)."""
+        segmented = [split_text(t) for t in texts]
+        sentences = [s for seg in segmented for s in seg.sentences]
+        translator = entry.translator
+        sources = translator.encode(sentences)
+        nbest = await self.batcher.submit(entry.id, sources, options, self.timeout_s)
+        done = translator.finish(sentences, sources, nbest, options)
+        self.metrics.sentences.labels(entry.id).inc(len(sentences))
+        self.metrics.source_tokens.labels(entry.id).inc(sum(len(s) for s in sources))
+        self.metrics.target_tokens.labels(entry.id).inc(sum(len(h[0].tokens) for h in nbest))
+        results, start = [], 0
+        for seg in segmented:
+            parts = done[start : start + len(seg.sentences)]
+            start += len(parts)
+            results.append(self._assemble(seg, parts, options))
+        return results
+
+    @staticmethod
+    def _assemble(seg: Segmented, parts: list[Translation], options: SearchOptions) -> TextResult:
+        join = seg.join
+        score = sum(p.score for p in parts) / len(parts) if parts else 0.0
+        alternatives = []
+        for k in range(1, options.n_best):
+            if not any(len(p.alternatives) >= k for p in parts):
+                break
+            picks = [p.alternatives[k - 1] if len(p.alternatives) >= k else None for p in parts]
+            text = join([a.text if a else p.text for a, p in zip(picks, parts, strict=True)])
+            alt_scores = [a.score if a else p.score for a, p in zip(picks, parts, strict=True)]
+            alternatives.append((text, sum(alt_scores) / len(alt_scores)))
+        alignment = None
+        if options.return_attention:
+            alignment = [
+                SentenceAlignment(p.source_tokens or [], p.target_tokens or [], p.alignment or []) for p in parts
+            ]
+        return TextResult(join([p.text for p in parts]), score, alternatives, alignment)

@@ -1,0 +1,81 @@
+"""Prometheus metrics of one app (its own registry, so several apps can live in one process).
+
+Requests by route and status with latency histograms (an ASGI middleware), queue depth,
+batch sizes, and translated sentences and tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Container
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.batcher import BatchStats
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class Metrics:
+    """The service's metric families."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("nmt_http_requests", "HTTP requests", ["route", "method", "status"], registry=r)
+        self.latency = Histogram(
+            "nmt_http_request_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.queue_depth = Gauge("nmt_queue_sentences", "sentences waiting for a batch", registry=r)
+        self.batch_sentences = Histogram(
+            "nmt_batch_sentences", "sentences per batched search", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.batch_requests = Histogram(
+            "nmt_batch_requests", "requests sharing one batched search", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.batch_seconds = Histogram("nmt_batch_seconds", "time of one batched search", buckets=LATENCY_BUCKETS,
+                                       registry=r)  # fmt: skip
+        self.sentences = Counter("nmt_translated_sentences", "sentences translated", ["model"], registry=r)
+        self.source_tokens = Counter("nmt_source_tokens", "source subwords translated", ["model"], registry=r)
+        self.target_tokens = Counter("nmt_target_tokens", "target subwords produced", ["model"], registry=r)
+
+    def observe_batch(self, stats: BatchStats) -> None:
+        """Record one batch (the batcher's callback)."""
+        self.batch_sentences.observe(stats.sentences)
+        self.batch_requests.observe(stats.requests)
+        self.batch_seconds.observe(stats.seconds)
+
+    def track_queue(self, depth: Callable[[], float]) -> None:
+        """Read the queue depth from `depth` at every scrape."""
+        self.queue_depth.set_function(depth)
+
+
+class MetricsMiddleware:
+    """Counts requests and times them per route; paths that are not routes count as 'other'."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Container[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = scope["path"] if scope["path"] in self.routes else "other"
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)

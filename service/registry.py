@@ -1,0 +1,100 @@
+"""The loaded models, by id: every model directory under the models directory.
+
+A model directory is any subdirectory holding a `config.json` (the models directory itself
+may also be one). Ids come from each model's config (`name`, else `src-tgt`, e.g. `de-en`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nmt.errors import ModelLoadError
+from nmt.search import SearchOptions
+from nmt.translator import Translator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One servable model."""
+
+    id: str
+    path: Path
+    translator: Translator
+
+    @property
+    def source_language(self) -> str:
+        assert self.translator.info is not None
+        return self.translator.info.source_language
+
+    @property
+    def target_language(self) -> str:
+        assert self.translator.info is not None
+        return self.translator.info.target_language
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.translator.model.parameters())
+
+
+def find_model_dirs(models_dir: Path) -> list[Path]:
+    """Model directories under `models_dir` (sorted); a missing or empty directory is a ModelLoadError."""
+    if not models_dir.is_dir():
+        raise ModelLoadError(f"models directory {models_dir} does not exist")
+    if (models_dir / "config.json").is_file():
+        return [models_dir]
+    found = sorted(p for p in models_dir.iterdir() if (p / "config.json").is_file())
+    if not found:
+        raise ModelLoadError(f"no model directory (a folder with config.json) under {models_dir}")
+    return found
+
+
+class ModelRegistry:
+    """Models by id, with lookups by id and by language pair."""
+
+    def __init__(self, entries: list[ModelEntry]) -> None:
+        self.entries = {e.id: e for e in entries}
+
+    @classmethod
+    def load(cls, models_dir: Path, device: str = "auto", dtype: str = "fp32") -> ModelRegistry:
+        """Load and warm up every model directory; duplicate ids are a ModelLoadError."""
+        entries: list[ModelEntry] = []
+        for path in find_model_dirs(models_dir):
+            is_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+            translator = Translator.from_dir(path, device=device, dtype=dtype if is_cuda else "fp32")
+            assert translator.info is not None
+            model_id = translator.info.model_id
+            if any(e.id == model_id for e in entries):
+                raise ModelLoadError(f"two model directories have the id {model_id!r}: rename one in its config.json")
+            translator.translate(["Warm-up."], SearchOptions(beam_size=2))
+            log.info("loaded model %s from %s on %s", model_id, path, translator.device)
+            entries.append(ModelEntry(model_id, path, translator))
+        return cls(entries)
+
+    def get(self, model_id: str | None) -> ModelEntry:
+        """The model named `model_id`, or the only one when it is None; KeyError with a message otherwise."""
+        if model_id is None:
+            if len(self.entries) == 1:
+                return next(iter(self.entries.values()))
+            raise KeyError(f"several models are loaded; name one of: {', '.join(self.entries)}")
+        if model_id not in self.entries:
+            raise KeyError(f"unknown model {model_id!r}; available: {', '.join(self.entries)}")
+        return self.entries[model_id]
+
+    def for_pair(self, source: str, target: str) -> ModelEntry | None:
+        """The model translating `source` into `target`, if one is loaded."""
+        for entry in self.entries.values():
+            if entry.source_language == source and entry.target_language == target:
+                return entry
+        return None
+
+    def source_languages(self, target: str | None = None) -> list[str]:
+        """Source languages of the loaded models (into `target` when given)."""
+        return sorted(
+            {e.source_language for e in self.entries.values() if target is None or e.target_language == target}
+        )

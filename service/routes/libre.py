@@ -1,0 +1,188 @@
+"""LibreTranslate-compatible API: `POST /translate`, `GET /languages`, `POST /detect`.
+
+Clients written for LibreTranslate work unchanged: parameters may come in a JSON body, a
+form-encoded (or multipart) body, or the query string (a body value wins over the query),
+`q` may be a string or a list, and errors are `{"error": message}` with 400, 401/403, 429/503.
+Only `format=text` is supported; `html` is refused with 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from service.deps import InFlight, StateDep, check_key, ready_registry, request_key, until_disconnected
+from service.detect import LANGUAGE_NAMES, detect_language
+from service.engine import TextResult
+from service.errors import ApiError
+from service.registry import ModelEntry, ModelRegistry
+from service.routes.v1 import check_texts, search_options
+
+router = APIRouter(tags=["LibreTranslate compatible"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "bad or missing parameter, unsupported language pair or format"},
+    401: {"description": "API key missing"},
+    403: {"description": "API key invalid"},
+    503: {"description": "overloaded, loading or draining (see Retry-After)"},
+}
+
+
+class Language(BaseModel):
+    """One source language and the languages it translates into."""
+
+    code: str
+    name: str
+    targets: list[str]
+
+
+class Detection(BaseModel):
+    """A candidate language with confidence 0-100."""
+
+    language: str
+    confidence: float
+
+
+async def read_params(request: Request) -> dict[str, Any]:
+    """Parameters from the query string, then a JSON or form body (body values win)."""
+    params: dict[str, Any] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        params[key] = values if len(values) > 1 else values[0]
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form()
+        for key in form:
+            items = form.getlist(key)
+            values = [v for v in items if isinstance(v, str)]
+            if len(values) != len(items):
+                raise ApiError(400, f"parameter {key} must be text, not a file")
+            params[key] = values if len(values) > 1 else values[0]
+    else:
+        body = await request.body()
+        if body.strip():
+            try:
+                data = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                raise ApiError(400, "request body is not valid JSON") from None
+            if not isinstance(data, dict):
+                raise ApiError(400, "request body must be a JSON object")
+            params.update(data)
+    return params
+
+
+def _text_list(params: dict[str, Any]) -> tuple[list[str], bool]:
+    """`q` as a list of texts and whether it was given as a list (400 when missing or mistyped)."""
+    q = params.get("q")
+    if q is None:
+        raise ApiError(400, "Invalid request: missing q parameter")
+    if isinstance(q, str):
+        return [q], False
+    if isinstance(q, list) and q and all(isinstance(t, str) for t in q):
+        return q, True
+    raise ApiError(400, "Invalid request: q must be a string or a non-empty list of strings")
+
+
+def _str_param(params: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = params.get(name, default)
+    if value is None:
+        raise ApiError(400, f"Invalid request: missing {name} parameter")
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, f"Invalid request: {name} must be a language code")
+    return value.strip().lower()
+
+
+def _int_param(params: dict[str, Any], name: str, default: int) -> int:
+    value = params.get(name, default)
+    try:
+        number = int(value)
+        if isinstance(value, (float, bool)) or number < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ApiError(400, f"Invalid request: {name} must be a non-negative integer") from None
+    return number
+
+
+def _pair_model(registry: ModelRegistry, source: str, target: str) -> ModelEntry:
+    entry = registry.for_pair(source, target)
+    if entry is None:
+        pairs = ", ".join(f"{e.source_language}->{e.target_language}" for e in registry.entries.values())
+        raise ApiError(400, f"{source}->{target} is not supported; available: {pairs}")
+    return entry
+
+
+@router.post("/translate", responses=ERRORS)
+async def translate(request: Request, state: StateDep, _: None = InFlight) -> dict[str, Any]:
+    """Translate `q` from `source` (or `auto`) to `target`; `alternatives` asks for extra translations."""
+    params = await read_params(request)
+    key = params.get("api_key")
+    check_key(state, key if isinstance(key, str) and key else request_key(request))
+    registry = ready_registry(state)
+    texts, as_list = _text_list(params)
+    source, target = _str_param(params, "source"), _str_param(params, "target")
+    fmt = _str_param(params, "format", "text")
+    if fmt != "text":
+        raise ApiError(400, f"format {fmt} is not supported; use format=text")
+    n_alt = _int_param(params, "alternatives", 0)
+    check_texts(texts, state.settings)
+    try:
+        options = search_options(state.settings, None, n_alt + 1, alignments=False)
+    except ApiError as err:
+        raise ApiError(400, err.message) from None
+
+    detected: list[tuple[str, float]] = []
+    if source == "auto":
+        candidates = registry.source_languages(target)
+        if not candidates:
+            raise ApiError(400, f"no loaded model translates into {target}")
+        detected = [detect_language(t, candidates)[0] for t in texts]
+        sources = [lang for lang, _ in detected]
+    else:
+        sources = [source] * len(texts)
+
+    groups: dict[str, list[int]] = {}
+    for i, lang in enumerate(sources):
+        groups.setdefault(lang, []).append(i)
+    entries = {lang: _pair_model(registry, lang, target) for lang in groups}
+    work = [state.engine.translate(entries[lang], [texts[i] for i in rows], options) for lang, rows in groups.items()]
+    done = await until_disconnected(request, asyncio.gather(*work))
+    results: list[TextResult | None] = [None] * len(texts)
+    for rows, group in zip(groups.values(), done, strict=True):
+        for i, r in zip(rows, group, strict=True):
+            results[i] = r
+
+    translated = [r.text for r in results if r is not None]
+    answer: dict[str, Any] = {"translatedText": translated if as_list else translated[0]}
+    if n_alt:
+        alts = [[t for t, _ in r.alternatives] for r in results if r is not None]
+        answer["alternatives"] = alts if as_list else alts[0]
+    if detected:
+        info = [{"language": lang, "confidence": conf} for lang, conf in detected]
+        answer["detectedLanguage"] = info if as_list else info[0]
+    return answer
+
+
+@router.get("/languages", response_model=list[Language])
+async def languages(state: StateDep) -> list[Language]:
+    """Source languages of the loaded models, each with the languages it translates into."""
+    registry = ready_registry(state)
+    targets: dict[str, set[str]] = {}
+    for e in registry.entries.values():
+        targets.setdefault(e.source_language, set()).add(e.target_language)
+    return [Language(code=c, name=LANGUAGE_NAMES.get(c, c), targets=sorted(t)) for c, t in sorted(targets.items())]
+
+
+@router.post("/detect", response_model=list[Detection], responses=ERRORS)
+async def detect(request: Request, state: StateDep) -> list[Detection]:
+    """Which loaded source language `q` is in, by counting function words (see service.detect)."""
+    params = await read_params(request)
+    key = params.get("api_key")
+    check_key(state, key if isinstance(key, str) and key else request_key(request))
+    registry = ready_registry(state)
+    texts, _ = _text_list(params)
+    ranked = detect_language(" ".join(texts), registry.source_languages())
+    return [Detection(language=lang, confidence=conf) for lang, conf in ranked]

@@ -1,0 +1,73 @@
+"""Request and response bodies of the service's own API (`/v1`), named for what they carry."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TranslateRequest(BaseModel):
+    """`POST /v1/translate`: texts to translate and search options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[str] = Field(min_length=1, description="texts to translate; each may hold several sentences and lines")
+    model: str | None = Field(None, description="model id, e.g. 'de-en'; optional when only one model is loaded")
+    beam_size: int | None = Field(None, ge=1, description="beam width (default: the server's NMT_BEAM_SIZE)")
+    n_best: int = Field(1, ge=1, description="translations per text: the best plus n_best - 1 alternatives")
+    return_scores: bool = Field(False, description="include the length-normalised log-probability")
+    return_alignments: bool = Field(False, description="include attention weights per sentence")
+
+
+class AlternativeOut(BaseModel):
+    """A lower-ranked translation."""
+
+    text: str
+    score: float | None = None
+
+
+class AlignmentOut(BaseModel):
+    """Attention of one sentence: `weights[t][s]` is target token t's weight on source token s."""
+
+    source_tokens: list[str]
+    target_tokens: list[str]
+    weights: list[list[float]]
+
+
+class TranslationOut(BaseModel):
+    """One translated text."""
+
+    text: str
+    score: float | None = None
+    alternatives: list[AlternativeOut] | None = None
+    alignment: list[AlignmentOut] | None = None
+
+
+class TranslateResponse(BaseModel):
+    """Translations in input order."""
+
+    model: str
+    translations: list[TranslationOut]
+
+
+class ModelOut(BaseModel):
+    """A loaded model."""
+
+    id: str
+    source_language: str
+    target_language: str
+    parameters: int
+    device: str
+    metrics: dict[str, object] = Field(default_factory=dict, description="validation scores from training")
+
+
+class ModelsResponse(BaseModel):
+    """`GET /v1/models`."""
+
+    models: list[ModelOut]
+
+
+class Status(BaseModel):
+    """Liveness and readiness answers."""
+
+    status: str
+    models: list[str] | None = None

@@ -1,0 +1,66 @@
+"""Service settings: environment variables prefixed `NMT_`, validated by pydantic-settings.
+
+Defaults live only here. `nmt-serve` flags override the environment; an invalid value fails
+at start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; see the README's table."""
+
+    model_config = SettingsConfigDict(env_prefix="NMT_", extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="address nmt-serve listens on (0.0.0.0: every interface)")
+    port: int = Field(8000, ge=1, le=65535, description="port nmt-serve listens on")
+    models_dir: Path = Field(Path("models"), description="directory whose subdirectories are model directories")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where models run")
+    dtype: Literal["fp32", "fp16", "bf16"] = Field("fp32", description="weights on CUDA (CPU always fp32)")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
+    beam_size: int = Field(5, ge=1, le=16, description="default beam size")
+    max_beam_size: int = Field(8, ge=1, le=64, description="largest beam a request may ask for")
+    batch_tokens: int = Field(4096, ge=64, description="source tokens per batched search")
+    max_wait_ms: float = Field(5.0, ge=0.0, le=10_000, description="longest a sentence waits for batch-mates")
+    batching: bool = Field(True, description="false: one request per search (for comparison)")
+    queue_limit: int = Field(2048, ge=1, description="queued sentences before requests get 503")
+    request_timeout_s: float = Field(30.0, gt=0.0, description="deadline of one request (504 after it)")
+    max_texts: int = Field(128, ge=1, description="texts per request")
+    max_chars: int = Field(5000, ge=1, description="characters per text")
+    max_body_bytes: int = Field(2_000_000, ge=1024, description="request body size (413 above)")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated keys; empty: no authentication"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated origins allowed by CORS ('*' for any)"
+    )
+    drain_timeout_s: float = Field(30.0, ge=0.0, description="on SIGTERM, longest wait for in-flight requests")
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+
+class SettingsError(Exception):
+    """An invalid setting, with a message naming the environment variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment with explicit overrides (flags); invalid values raise SettingsError."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as err:
+        parts = []
+        for e in err.errors():
+            name = "NMT_" + str(e["loc"][0]).upper() if e["loc"] else "settings"
+            parts.append(f"{name}: {e['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(parts)) from None

@@ -1,0 +1,87 @@
+"""What one running app holds: settings, models, batcher, metrics, and its lifecycle flags.
+
+Lifecycle: `loading` (alive, not ready) -> `ready` -> `draining` (SIGTERM: in-flight requests
+finish, new ones get 503) -> stopped. A model that fails to load leaves the app `failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+import torch
+
+from nmt.search import Hypothesis, SearchOptions
+from service.batcher import Batcher
+from service.engine import Engine
+from service.metrics import Metrics
+from service.registry import ModelRegistry
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceState:
+    """The app's models and machinery; created by `create_app`, started by its lifespan."""
+
+    def __init__(self, settings: Settings, on_fatal: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.registry: ModelRegistry | None = None
+        self.load_error: str | None = None
+        self.draining = False
+        self.in_flight = 0
+        self._on_fatal = on_fatal
+        self.batcher = Batcher(
+            self._search,
+            batch_tokens=settings.batch_tokens,
+            max_wait_s=settings.max_wait_ms / 1000,
+            queue_limit=settings.queue_limit,
+            batching=settings.batching,
+            on_batch=self.metrics.observe_batch,
+        )
+        self.metrics.track_queue(lambda: self.batcher.queued)
+        self.engine = Engine(self.batcher, self.metrics, settings.request_timeout_s)
+
+    @property
+    def status(self) -> str:
+        """loading, ready, draining or failed."""
+        if self.load_error is not None:
+            return "failed"
+        if self.draining:
+            return "draining"
+        return "ready" if self.registry is not None else "loading"
+
+    def _search(
+        self, model_id: str, sources: Sequence[Sequence[int]], options: SearchOptions
+    ) -> list[list[Hypothesis]]:
+        assert self.registry is not None
+        translator = self.registry.get(model_id).translator
+        return translator.translate_ids(sources, options, self.settings.batch_tokens)
+
+    async def load_models(self) -> None:
+        """Load every model off the event loop, so liveness answers while large models load."""
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+        try:
+            self.registry = await asyncio.to_thread(
+                ModelRegistry.load, self.settings.models_dir, self.settings.device, self.settings.dtype
+            )
+        except Exception as err:
+            self.load_error = str(err) or type(err).__name__
+            log.error("loading models failed: %s", self.load_error)
+            if self._on_fatal is not None:
+                self._on_fatal(self.load_error)
+            return
+        log.info("ready: %s", ", ".join(self.registry.entries))
+
+    async def drain(self, timeout_s: float) -> None:
+        """Refuse new work and wait (at most `timeout_s`) for in-flight requests to finish."""
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while self.in_flight and loop.time() < end:
+            await asyncio.sleep(0.02)
+        if self.in_flight:
+            log.warning("drain timeout: %d requests still in flight", self.in_flight)

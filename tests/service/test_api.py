@@ -1,0 +1,218 @@
+"""The service's own API, health routes, limits and errors, against the ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from nmt.translator import Translator
+
+TEXTS = ["a b c d", "e f", "g h i j k l", ""]
+
+
+def test_translate_matches_the_library_in_input_order(client: TestClient, models_dir) -> None:
+    r = client.post("/v1/translate", json={"texts": TEXTS, "model": "de-en", "return_scores": True})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "de-en"
+    expected = Translator.from_dir(models_dir / "de-en", device="cpu").translate(TEXTS)
+    assert [t["text"] for t in body["translations"]] == [e.text for e in expected]
+    for got, want in zip(body["translations"][:3], expected, strict=False):
+        assert got["score"] == pytest.approx(want.score, abs=1e-4)
+    assert body["translations"][3]["text"] == ""
+
+
+def test_sentences_and_line_breaks_are_kept(client: TestClient) -> None:
+    one = [
+        t["text"]
+        for t in client.post("/v1/translate", json={"texts": ["a bc.", "De f!"], "model": "de-en"}).json()[
+            "translations"
+        ]
+    ]
+    r = client.post("/v1/translate", json={"texts": ["a bc. De f!\n\nDe f!"], "model": "de-en"})
+    assert r.json()["translations"][0]["text"] == f"{one[0]} {one[1]}\n\n{one[1]}"
+
+
+def test_n_best_scores_and_alignments(client: TestClient) -> None:
+    r = client.post(
+        "/v1/translate",
+        json={
+            "texts": ["a b c"],
+            "model": "fr-en",
+            "beam_size": 4,
+            "n_best": 3,
+            "return_scores": True,
+            "return_alignments": True,
+        },
+    )
+    assert r.status_code == 200, r.text
+    t = r.json()["translations"][0]
+    assert len(t["alternatives"]) == 2
+    scores = [t["score"]] + [a["score"] for a in t["alternatives"]]
+    assert scores == sorted(scores, reverse=True)
+    (align,) = t["alignment"]
+    assert len(align["weights"]) == len(align["target_tokens"])
+    assert all(len(row) == len(align["source_tokens"]) for row in align["weights"])
+    assert all(abs(sum(row) - 1) < 1e-3 for row in align["weights"])
+
+
+def test_models_health_ready_and_metrics(client: TestClient) -> None:
+    models = client.get("/v1/models").json()["models"]
+    assert {m["id"] for m in models} == {"de-en", "fr-en"}
+    assert all(m["device"] == "cpu" and m["parameters"] > 0 for m in models)
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+    client.post("/v1/translate", json={"texts": ["a b"], "model": "de-en"})
+    text = client.get("/metrics").text
+    for name in (
+        "nmt_http_requests_total",
+        "nmt_http_request_seconds_bucket",
+        "nmt_queue_sentences",
+        "nmt_batch_sentences_bucket",
+        "nmt_translated_sentences_total",
+        "nmt_target_tokens_total",
+    ):
+        assert name in text
+    assert 'route="/v1/translate"' in text and 'status="200"' in text
+
+
+def test_openapi_documents_every_route(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/v1/translate",
+        "/v1/models",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/translate",
+        "/languages",
+        "/detect",
+    ):
+        assert path in paths
+    assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"texts": []}, 422),
+        ({"texts": "a b"}, 422),
+        ({"texts": [1, 2]}, 422),
+        ({"texts": ["a"], "model": "xx-yy"}, 404),
+        ({"texts": ["a"]}, 422),  # two models loaded: the model must be named
+        ({"texts": ["a"], "model": "de-en", "beam_size": 0}, 422),
+        ({"texts": ["a"], "model": "de-en", "beam_size": 100}, 422),
+        ({"texts": ["a"], "model": "de-en", "beam_size": 2, "n_best": 3}, 422),
+        ({"texts": ["a"], "model": "de-en", "unknown": 1}, 422),
+        ({"texts": ["a"] * 129, "model": "de-en"}, 422),
+        ({"texts": ["a " * 3000], "model": "de-en"}, 422),
+    ],
+)
+def test_bad_requests_get_a_json_4xx(client: TestClient, body: object, status: int) -> None:
+    r = client.post("/v1/translate", json=body)
+    assert r.status_code == status, r.text
+    assert isinstance(r.json()["error"], str)
+
+
+def test_malformed_and_odd_bodies(client: TestClient) -> None:
+    r = client.post("/v1/translate", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "JSON" in r.json()["error"]
+    r = client.post("/v1/translate", content=b"\xff\xfe", headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500
+    r = client.post("/v1/translate", json={"texts": ["\x00\x07 a\u202eb 😀 " + "x" * 500], "model": "de-en"})
+    assert r.status_code == 200
+    assert client.get("/nowhere").status_code == 404 and "error" in client.get("/nowhere").json()
+    assert client.get("/v1/translate").status_code == 405
+
+
+def test_body_limit(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_body_bytes=2048)
+    r = client.post("/v1/translate", json={"texts": ["a " * 2000], "model": "de-en"})
+    assert r.status_code == 413 and "NMT_MAX_BODY_BYTES" in r.json()["error"]
+
+    def chunks():
+        yield b'{"texts": ["'
+        yield b"a " * 2000
+        yield b'"], "model": "de-en"}'
+
+    r = client.post("/v1/translate", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
+def test_api_keys(make_client: Callable[..., TestClient], header: str) -> None:
+    client = make_client(api_keys=["k1", "k2"])
+    body = {"texts": ["a"], "model": "de-en"}
+    assert client.post("/v1/translate", json=body).status_code == 401
+    value = "Bearer wrong" if header == "Authorization" else "wrong"
+    assert client.post("/v1/translate", json=body, headers={header: value}).status_code == 403
+    value = "Bearer k2" if header == "Authorization" else "k2"
+    assert client.post("/v1/translate", json=body, headers={header: value}).status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("NMT_API_KEYS", "a, b")
+    monkeypatch.setenv("NMT_MAX_WAIT_MS", "7.5")
+    s = load_settings()
+    assert s.api_keys == ["a", "b"] and s.max_wait_ms == 7.5
+    monkeypatch.setenv("NMT_BEAM_SIZE", "zero")
+    with pytest.raises(SettingsError, match="NMT_BEAM_SIZE"):
+        load_settings()
+
+
+def test_not_ready_while_loading_and_failed_load(make_client: Callable[..., TestClient], tmp_path) -> None:
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{}")
+    client = make_client(ready=False, models_dir=tmp_path)
+    for _ in range(200):
+        r = client.get("/readyz")
+        if r.json()["status"] == "failed":
+            break
+    assert r.status_code == 503 and r.json()["status"] == "failed"
+    r = client.post("/v1/translate", json={"texts": ["a"]})
+    assert r.status_code == 503 and "failed to load" in r.json()["error"]
+    assert client.get("/healthz").status_code == 200
+
+
+LONG = [" ".join("abcdefghijkl"[(i + j) % 12] for j in range(150)) for i in range(100)]
+
+
+def test_deadline_gives_504(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(request_timeout_s=0.05)
+    r = client.post("/v1/translate", json={"texts": LONG, "model": "de-en", "beam_size": 8})
+    assert r.status_code == 504 and "deadline" in r.json()["error"]
+    assert client.app.state.service.batcher.queued == 0  # type: ignore[attr-defined]
+
+
+def test_full_queue_gives_503_with_retry_after(make_client: Callable[..., TestClient]) -> None:
+    import threading
+
+    client = make_client(queue_limit=10, batch_tokens=256, request_timeout_s=300)
+    first: dict[str, int] = {}
+    worker = threading.Thread(
+        target=lambda: first.update(
+            status=client.post("/v1/translate", json={"texts": LONG[:30], "model": "de-en", "beam_size": 2}).status_code
+        )
+    )
+    worker.start()
+    state = client.app.state.service  # type: ignore[attr-defined]
+    while state.batcher.queued == 0:
+        pass
+    r = client.post("/v1/translate", json={"texts": ["a b"], "model": "de-en"})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    worker.join()
+    assert first["status"] == 200
+
+
+def test_cors_origins(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(cors_origins=["https://app.example"])
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    r = client.options("/v1/translate", headers=preflight)
+    assert r.headers["access-control-allow-origin"] == "https://app.example"
+    r = client.options("/v1/translate", headers={**preflight, "Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in r.headers

@@ -1,0 +1,175 @@
+"""The batcher's invariants, with a scripted search function standing in for the model."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+import torch
+
+from nmt.search import Hypothesis, SearchOptions
+from service.batcher import Batcher, BatchFailed, DeadlineExceeded, Overloaded
+
+OPTS = SearchOptions(beam_size=2)
+
+
+class FakeSearch:
+    """Reverses each source; records batches; can sleep, fail, or run out of memory."""
+
+    def __init__(self, delay: float = 0.0, oom_above: int | None = None, fail_on: int | None = None) -> None:
+        self.delay = delay
+        self.oom_above = oom_above
+        self.fail_on = fail_on
+        self.batches: list[list[list[int]]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(
+        self, model_id: str, sources: Sequence[Sequence[int]], options: SearchOptions
+    ) -> list[list[Hypothesis]]:
+        self.gate.wait()
+        if self.oom_above is not None and len(sources) > self.oom_above:
+            raise torch.cuda.OutOfMemoryError("fake")
+        if self.fail_on is not None and any(self.fail_on in s for s in sources):
+            raise RuntimeError("boom")
+        self.batches.append([list(s) for s in sources])
+        time.sleep(self.delay)
+        return [[Hypothesis(tokens=list(reversed(s)), score=-float(len(s)), log_prob=0.0)] for s in sources]
+
+
+def tokens(result: list[list[Hypothesis]]) -> list[list[int]]:
+    return [h[0].tokens for h in result]
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+async def started(fake: FakeSearch, **kwargs: object) -> Batcher:
+    batcher = Batcher(fake, **{"max_wait_s": 0.01, **kwargs})  # type: ignore[arg-type]
+    await batcher.start()
+    return batcher
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_results() -> None:
+    async def main() -> None:
+        fake = FakeSearch()
+        b = await started(fake)
+        requests = [[[i, j, 100 + i] for j in range(i % 3 + 1)] for i in range(40)]
+        results = await asyncio.gather(*(b.submit("m", r, OPTS, 10) for r in requests))
+        for req, res in zip(requests, results, strict=True):
+            assert tokens(res) == [list(reversed(s)) for s in req]
+        assert len(fake.batches) < 10  # 40 requests, far fewer searches
+        await b.stop()
+
+    run(main())
+
+
+def test_batching_off_runs_one_request_per_search() -> None:
+    async def main() -> None:
+        fake = FakeSearch()
+        b = await started(fake, batching=False)
+        await asyncio.gather(*(b.submit("m", [[i], [i, i]], OPTS, 10) for i in range(5)))
+        assert len(fake.batches) == 5 and all(len(batch) == 2 for batch in fake.batches)
+        await b.stop()
+
+    run(main())
+
+
+def test_a_huge_request_does_not_starve_a_small_one() -> None:
+    async def main() -> None:
+        fake = FakeSearch(delay=0.01)
+        b = await started(fake, batch_tokens=40)
+        big = asyncio.create_task(b.submit("m", [[1, 2, 3]] * 200, OPTS, 30))
+        await asyncio.sleep(0.03)
+        small = await b.submit("m", [[7, 8]], OPTS, 30)
+        assert tokens(small) == [[8, 7]]
+        assert not big.done()  # the small request overtook most of the big one
+        assert len(tokens(await big)) == 200
+        await b.stop()
+
+    run(main())
+
+
+def test_different_options_never_share_a_batch() -> None:
+    async def main() -> None:
+        fake = FakeSearch()
+        b = await started(fake)
+        wide = SearchOptions(beam_size=5)
+        await asyncio.gather(
+            b.submit("m", [[1]], OPTS, 10), b.submit("m", [[2]], wide, 10), b.submit("x", [[3]], OPTS, 10)
+        )
+        assert sorted(fake.batches) == [[[1]], [[2]], [[3]]]
+        await b.stop()
+
+    run(main())
+
+
+def test_full_queue_refuses_at_once() -> None:
+    async def main() -> None:
+        fake = FakeSearch()
+        fake.gate.clear()  # the worker blocks on its first batch
+        b = await started(fake, queue_limit=10, batch_tokens=4)
+        first = asyncio.create_task(b.submit("m", [[1]] * 10, OPTS, 30))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(b.submit("m", [[2]] * 2, OPTS, 30))  # 8 + 2 waiting: full
+        await asyncio.sleep(0.01)
+        with pytest.raises(Overloaded):
+            await b.submit("m", [[3]] * 5, OPTS, 30)
+        fake.gate.set()
+        assert len(await first) == 10 and len(await second) == 2
+        assert b.queued == 0
+        await b.stop()
+
+    run(main())
+
+
+def test_cancelled_and_expired_requests_leave_the_queue() -> None:
+    async def main() -> None:
+        fake = FakeSearch()
+        fake.gate.clear()
+        b = await started(fake, batch_tokens=4)
+        blocker = asyncio.create_task(b.submit("m", [[1]], OPTS, 30))
+        await asyncio.sleep(0.05)
+        gone = asyncio.create_task(b.submit("m", [[5, 5]] * 50, OPTS, 30))
+        with pytest.raises(DeadlineExceeded):
+            await b.submit("m", [[6, 6]] * 3, OPTS, 0.05)
+        await asyncio.sleep(0.01)
+        gone.cancel()
+        await asyncio.sleep(0.01)
+        assert b.queued == 0
+        fake.gate.set()
+        await blocker
+        await asyncio.sleep(0.05)
+        searched = [s for batch in fake.batches for s in batch]
+        assert [5, 5] not in searched and [6, 6] not in searched
+        await b.stop()
+
+    run(main())
+
+
+def test_a_failing_batch_fails_only_its_requests() -> None:
+    async def main() -> None:
+        fake = FakeSearch(fail_on=13)
+        b = await started(fake, max_wait_s=0.0)
+        with pytest.raises(BatchFailed):
+            await b.submit("m", [[13]], OPTS, 10)
+        assert tokens(await b.submit("m", [[1, 2]], OPTS, 10)) == [[2, 1]]
+        await b.stop()
+
+    run(main())
+
+
+def test_out_of_memory_splits_the_batch() -> None:
+    async def main() -> None:
+        fake = FakeSearch(oom_above=2)
+        b = await started(fake)
+        result = await b.submit("m", [[i, i + 1] for i in range(7)], OPTS, 10)
+        assert tokens(result) == [[i + 1, i] for i in range(7)]
+        assert all(len(batch) <= 2 for batch in fake.batches)
+        await b.stop()
+
+    run(main())

@@ -1,0 +1,140 @@
+"""A real `nmt-serve` process on a free port: concurrency, draining on SIGTERM, start-up errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """An nmt-serve subprocess and its base URL."""
+
+    def __init__(self, models: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "service.cli", "--models", str(models), "--host", "127.0.0.1",
+               "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, env={**os.environ, "NMT_DEVICE": "cpu", **env}, stderr=subprocess.PIPE,
+                                     text=True)  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(self.url + "/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError("server not ready")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def server(models_dir: Path) -> Iterator[Server]:
+    s = Server(models_dir, NMT_MAX_WAIT_MS="10")
+    try:
+        s.wait_ready()
+        yield s
+    finally:
+        s.stop()
+
+
+def translate(url: str, text: str) -> str:
+    r = httpx.post(url + "/v1/translate", json={"texts": [text], "model": "de-en"}, timeout=60)
+    r.raise_for_status()
+    return str(r.json()["translations"][0]["text"])
+
+
+def test_64_concurrent_clients_get_the_answers_given_one_at_a_time(server: Server) -> None:
+    letters = "abcdefghijkl"
+    texts = [" ".join(letters[(i * 7 + j) % 12] for j in range(3 + i % 6)) for i in range(64)]
+    alone = [translate(server.url, t) for t in texts]
+    with ThreadPoolExecutor(64) as pool:
+        together = list(pool.map(lambda t: translate(server.url, t), texts))
+    assert together == alone
+    metrics = httpx.get(server.url + "/metrics").text
+    assert "nmt_batch_requests_bucket" in metrics
+
+
+def test_sigterm_drains_in_flight_requests_then_exits_0(server: Server) -> None:
+    long_texts = [" ".join("abcdefghijkl"[(i + j) % 12] for j in range(150)) for i in range(100)]
+    answer: dict[str, httpx.Response] = {}
+
+    def slow() -> None:
+        body = {"texts": long_texts, "model": "de-en", "beam_size": 8}
+        answer["r"] = httpx.post(server.url + "/v1/translate", json=body, timeout=120)
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    time.sleep(0.5)
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    late = httpx.post(server.url + "/v1/translate", json={"texts": ["a"], "model": "de-en"})
+    assert late.status_code == 503 and "Retry-After" in late.headers
+    assert httpx.get(server.url + "/readyz").status_code == 503
+    worker.join(120)
+    assert answer["r"].status_code == 200
+    assert len(answer["r"].json()["translations"]) == 100
+    assert server.proc.wait(30) == 0
+
+
+def test_start_up_errors_are_one_line_and_non_zero(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "service.cli", "--models", str(tmp_path / "none")],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "service.cli", "--models", str(tmp_path)], capture_output=True,
+                       text=True, env={**os.environ, "NMT_QUEUE_LIMIT": "-1"})  # fmt: skip
+    assert r.returncode == 2 and "NMT_QUEUE_LIMIT" in r.stderr
+
+
+def test_a_model_that_fails_to_load_stops_the_server(tmp_path: Path) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{}")
+    s = Server(tmp_path)
+    try:
+        assert s.proc.wait(60) == 1
+        assert "Traceback" not in s.proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        s.stop()
+
+
+def test_a_client_that_disconnects_leaves_the_queue(server: Server) -> None:
+    long_texts = [" ".join("abcdefghijkl"[(i + j) % 12] for j in range(150)) for i in range(100)]
+    body = {"texts": long_texts, "model": "de-en", "beam_size": 8}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server.url + "/v1/translate", json=body, timeout=0.5)
+
+    def queued() -> float:
+        text = httpx.get(server.url + "/metrics").text
+        return float(next(ln.split()[-1] for ln in text.splitlines() if ln.startswith("nmt_queue_sentences ")))
+
+    end = time.monotonic() + 3
+    while queued() > 0:
+        assert time.monotonic() < end, "the abandoned request's sentences are still queued"
+        time.sleep(0.05)
+    r = httpx.post(server.url + "/v1/translate", json={"texts": ["a b c"], "model": "de-en"})
+    assert r.status_code == 200  # and the server still answers
