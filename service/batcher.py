@@ -4,8 +4,11 @@ One `Batcher` per device runs a loop in the event loop and the searches on its o
 Invariants of the loop:
 
 - A batch holds sentences of one (model, search options) key only, up to `batch_tokens`
-  source tokens; it starts when the budget is full or the oldest waiting sentence has waited
-  `max_wait_s` (at once when batching is off, which also limits a batch to one request).
+  source tokens; it starts when the budget is full or `max_wait_s` has passed since the oldest
+  waiting sentence arrived or the worker became free, whichever is later (at once when
+  batching is off, which also limits a batch to one request). Counting from when the worker
+  became free lets the clients answered by the last batch join the next one: without it,
+  closed-loop clients split into two half-full batches that take turns.
 - Batches are filled round-robin over the waiting requests, one sentence each per pass, so a
   huge request is split across batches and cannot starve small ones that arrive after it.
 - Each request gets exactly its own results, in its own order (translations do not depend on
@@ -101,6 +104,7 @@ class Batcher:
         self._on_batch = on_batch
         self._pending: list[_Job] = []
         self._queued = 0
+        self._free_since = 0.0  # event-loop time when the last batch finished
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -184,6 +188,7 @@ class Batcher:
             batch = self._take()
             if batch:
                 await self._execute(batch, loop)
+                self._free_since = loop.time()
 
     def _expire(self, now: float) -> None:
         for job in list(self._pending):
@@ -198,7 +203,7 @@ class Batcher:
         while self._pending:
             head = self._pending[0]
             waiting = sum(self._tokens_left(j) for j in self._pending if j.key == head.key)
-            left = head.arrived + self.max_wait_s - loop.time()
+            left = max(head.arrived, self._free_since) + self.max_wait_s - loop.time()
             if waiting >= self.batch_tokens or left <= 0:
                 return
             self._wake.clear()

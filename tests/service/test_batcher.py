@@ -79,6 +79,25 @@ def test_batching_off_runs_one_request_per_search() -> None:
     run(main())
 
 
+def test_clients_answered_by_a_batch_can_join_the_next_one() -> None:
+    """The wait counts from when the worker became free, so closed-loop clients do not split into two halves."""
+
+    async def main() -> None:
+        fake = FakeSearch(delay=0.3)
+        b = await started(fake, max_wait_s=0.1)
+        first = asyncio.create_task(b.submit("m", [[1]], OPTS, 10))
+        await asyncio.sleep(0.15)  # the first batch is running
+        waiting = asyncio.create_task(b.submit("m", [[2]], OPTS, 10))  # has waited over 0.1 s when it ends
+        await first
+        await asyncio.sleep(0.03)  # a client answered by the first batch comes back at once
+        back = asyncio.create_task(b.submit("m", [[3]], OPTS, 10))
+        await asyncio.gather(waiting, back)
+        assert fake.batches == [[[1]], [[2], [3]]]
+        await b.stop()
+
+    run(main())
+
+
 def test_a_huge_request_does_not_starve_a_small_one() -> None:
     async def main() -> None:
         fake = FakeSearch(delay=0.01)
