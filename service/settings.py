@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     beam_size: int = Field(5, ge=1, le=16, description="default beam size")
     max_beam_size: int = Field(8, ge=1, le=64, description="largest beam a request may ask for")
     batch_tokens: int = Field(4096, ge=64, description="source tokens per batched search")
-    max_wait_ms: float = Field(5.0, ge=0.0, le=10_000, description="longest a sentence waits for batch-mates")
+    max_wait_ms: float = Field(20.0, ge=0.0, le=10_000, description="longest a batch waits for batch-mates")
     batching: bool = Field(True, description="false: one request per search (for comparison)")
     queue_limit: int = Field(2048, ge=1, description="queued sentences before requests get 503")
     request_timeout_s: float = Field(30.0, gt=0.0, description="deadline of one request (504 after it)")
