@@ -46,14 +46,14 @@ def run_peer(beam: int, batch: int, threads: int) -> float | None:
     """
     script = SHARED / "peers" / "onmt_bench.sh"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    speeds = []
+    speed = None
     for _ in range(2):
         proc = subprocess.run(["bash", str(script), "translate", str(beam), str(batch)], capture_output=True,
                               text=True, env=env)  # fmt: skip
         print(proc.stdout.strip() or proc.stderr.strip()[-500:], file=sys.stderr)
         match = re.search(r"([\d.]+) sentences/s", proc.stdout)
-        speeds.append(float(match.group(1)) if match else None)
-    return speeds[-1]
+        speed = float(match.group(1)) if match else None
+    return speed
 
 
 def main() -> int:

@@ -34,9 +34,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        too_large = f"request body over the limit of {self.limit} bytes (NMT_MAX_BODY_BYTES)"
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            response = error_response(413, f"request body over the limit of {self.limit} bytes (NMT_MAX_BODY_BYTES)")
+            response = error_response(413, too_large)
             await response(scope, receive, send)
             return
         received = 0
@@ -47,7 +48,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise HTTPException(413, f"request body over the limit of {self.limit} bytes (NMT_MAX_BODY_BYTES)")
+                    raise HTTPException(413, too_large)
             return message
 
         await self.app(scope, limited_receive, send)

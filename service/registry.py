@@ -10,11 +10,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from nmt.errors import ModelLoadError
 from nmt.search import SearchOptions
-from nmt.translator import Translator
+from nmt.translator import Translator, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +62,11 @@ class ModelRegistry:
     def load(cls, models_dir: Path, device: str = "auto", dtype: str = "fp32") -> ModelRegistry:
         """Load and warm up every model directory; duplicate ids are a ModelLoadError."""
         entries: list[ModelEntry] = []
-        for path in find_model_dirs(models_dir):
-            is_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-            translator = Translator.from_dir(path, device=device, dtype=dtype if is_cuda else "fp32")
+        paths = find_model_dirs(models_dir)
+        if resolve_device(device).type != "cuda":
+            dtype = "fp32"  # NMT_DTYPE applies on CUDA; the CPU runs fp32
+        for path in paths:
+            translator = Translator.from_dir(path, device=device, dtype=dtype)
             assert translator.info is not None
             model_id = translator.info.model_id
             if any(e.id == model_id for e in entries):
