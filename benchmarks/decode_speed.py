@@ -5,7 +5,7 @@ directory, after a short warm-up, and prints a table with peak memory and BLEU. 
 --peer it also times OpenNMT-py 3.5.1 (same architecture) through
 ../shared/peers/onmt_bench.sh on the same machine in the same run and prints the ratio.
 
-    python benchmarks/decode_speed.py --model runs/step500 --threads 2 --peer
+    python benchmarks/decode_speed.py --model runs/step500 --quantize none int8 --repeat 3 --peer
 """
 
 from __future__ import annotations
@@ -36,24 +36,61 @@ def peak_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_peer(beam: int, batch: int, threads: int) -> float | None:
-    """OpenNMT-py's sentences/s from the shared peer script, or None if it is not set up.
+def run_peer(beam: int, batch: int, threads: int, repeat: int) -> float | None:
+    """OpenNMT-py's best sentences/s over `repeat` warm calls of the shared peer script, or None.
 
     The script subtracts the time of a one-sentence run (start-up) from the full run. Its
     first call starts cold (imports and the checkpoint not yet in the page cache: ~8 s instead
-    of ~4.7 s here), which overstates start-up and so the peer's speed; the warm second call
-    is the one reported.
+    of ~4.7 s here), which overstates start-up and so the peer's speed; that call is dropped.
     """
     script = SHARED / "peers" / "onmt_bench.sh"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    speed = None
-    for _ in range(2):
+    speeds = []
+    for call in range(1 + repeat):
         proc = subprocess.run(["bash", str(script), "translate", str(beam), str(batch)], capture_output=True,
                               text=True, env=env)  # fmt: skip
         print(proc.stdout.strip() or proc.stderr.strip()[-500:], file=sys.stderr)
         match = re.search(r"([\d.]+) sentences/s", proc.stdout)
-        speed = float(match.group(1)) if match else None
-    return speed
+        if match is None:
+            return None
+        if call > 0:
+            speeds.append(float(match.group(1)))
+    return max(speeds)
+
+
+Row = tuple[str, int, int, float, float, float, float, float]
+
+
+def time_translator(
+    translator: Translator,
+    weights: str,
+    sources: list[str],
+    references: list[str] | None,
+    beams: list[int],
+    budgets: list[int],
+    repeat: int,
+) -> list[Row]:
+    """(weights, beam, budget, seconds, sent/s, tgt tok/s, peak MiB, BLEU) per setting: the fastest of `repeat`."""
+    device = translator.device
+    translator.translate(sources[:32], SearchOptions(beam_size=max(beams)))  # warm-up
+    rows = []
+    for beam in beams:
+        for budget in budgets:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats(device)
+            seconds = float("inf")
+            for _ in range(repeat):  # the fastest run: the one least disturbed by other work
+                start = time.perf_counter()
+                out = translator.translate(sources, SearchOptions(beam_size=beam), batch_tokens=budget)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds = min(seconds, time.perf_counter() - start)
+            tokens = sum(len(ids) for ids in translator.tokenizer.encode_tgt([t.text for t in out]))
+            bleu = corpus_bleu([t.text for t in out], references) if references else float("nan")
+            sps, tps = len(sources) / seconds, tokens / seconds
+            rows.append((weights, beam, budget, seconds, sps, tps, peak_mib(device), bleu))
+    return rows
 
 
 def main() -> int:
@@ -63,50 +100,47 @@ def main() -> int:
     parser.add_argument("--ref", type=Path, default=SHARED / "data" / "multi30k" / "test_2016_flickr.en")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="fp32")
-    parser.add_argument("--quantize", choices=["int8"])
+    parser.add_argument("--quantize", nargs="+", choices=["none", "int8"], default=["none"],
+                        help="weights to time in turn: fp32/--dtype (none) and int8 (CPU)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--batch-tokens", type=int, nargs="+", default=[1024, 4096, 16384])
     parser.add_argument(
         "--peer", action="store_true", help="also time OpenNMT-py at beam 5 (needs onmt_bench.sh setup)"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="time each setting (and the peer) this often; report the fastest"
+    )
     parser.add_argument("--peer-batch", type=int, default=64, help="OpenNMT-py batch size in sentences")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    translator = Translator.from_dir(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
-    device = translator.device
     sources = args.src.read_text(encoding="utf-8").splitlines()
     references = args.ref.read_text(encoding="utf-8").splitlines() if args.ref.exists() else None
-    translator.translate(sources[:32], SearchOptions(beam_size=max(args.beams)))  # warm-up
     rows = []
-    for beam in args.beams:
-        for budget in args.batch_tokens:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats(device)
-            start = time.perf_counter()
-            out = translator.translate(sources, SearchOptions(beam_size=beam), batch_tokens=budget)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - start
-            tokens = sum(len(ids) for ids in translator.tokenizer.encode_tgt([t.text for t in out]))
-            bleu = corpus_bleu([t.text for t in out], references) if references else float("nan")
-            rows.append((beam, budget, seconds, len(sources) / seconds, tokens / seconds, peak_mib(device), bleu))
-    what = f"{device.type}, {args.dtype}" + (f", {args.quantize}" if args.quantize else "")
+    for quantize in args.quantize:
+        int8 = quantize == "int8"
+        translator = Translator.from_dir(args.model, args.device, args.dtype, "int8" if int8 else None)
+        weights = "int8" if int8 else args.dtype
+        rows += time_translator(translator, weights, sources, references, args.beams, args.batch_tokens, args.repeat)
+    device = translator.device
     threads = f", {args.threads} threads" if device.type == "cpu" else ""
-    print(f"\n{args.model} on {args.src.name} ({len(sources)} sentences): {what}{threads}, torch {torch.__version__}")
-    print(f"{'search':>7} | {'batch tokens':>12} | {'seconds':>7} | {'sent/s':>7} | {'tgt tok/s':>9} | "
-          f"{'peak MiB':>8} | {'BLEU':>5}")  # fmt: skip
-    print("-" * 76)
-    for beam, budget, seconds, sps, tps, peak, bleu in rows:
+    print(f"\n{args.model} on {args.src.name} ({len(sources)} sentences): {device.type}{threads}, "
+          f"torch {torch.__version__}, fastest of {args.repeat}")  # fmt: skip
+    print(f"{'weights':>7} | {'search':>7} | {'batch tokens':>12} | {'seconds':>7} | {'sent/s':>7} | "
+          f"{'tgt tok/s':>9} | {'peak MiB':>8} | {'BLEU':>5}")  # fmt: skip
+    print("-" * 86)
+    for weights, beam, budget, seconds, sps, tps, peak, bleu in rows:
         name = "greedy" if beam == 1 else f"beam {beam}"
-        print(f"{name:>7} | {budget:>12} | {seconds:>7.1f} | {sps:>7.1f} | {tps:>9.0f} | {peak:>8.0f} | {bleu:>5.1f}")
+        print(f"{weights:>7} | {name:>7} | {budget:>12} | {seconds:>7.1f} | {sps:>7.1f} | {tps:>9.0f} | "
+              f"{peak:>8.0f} | {bleu:>5.1f}")  # fmt: skip
     if args.peer:
-        peer = run_peer(5, args.peer_batch, args.threads)
-        ours = max((r[3] for r in rows if r[0] == 5), default=None)
-        if peer and ours:
-            print(f"\nbeam 5, {args.threads} threads: ours {ours:.1f} sent/s, OpenNMT-py 3.5.1 {peer:.1f} sent/s "
-                  f"-> ratio {ours / peer:.2f}x")  # fmt: skip
+        peer = run_peer(5, args.peer_batch, args.threads, args.repeat)
+        print(f"OpenNMT-py 3.5.1 | beam 5 | {args.peer_batch} sentences | {peer} sent/s")
+        for weights in dict.fromkeys(r[0] for r in rows):
+            ours = max((r[4] for r in rows if r[0] == weights and r[1] == 5), default=None)
+            if peer and ours:
+                print(f"beam 5, {args.threads} threads: ours ({weights}) {ours:.1f} sent/s, "
+                      f"OpenNMT-py 3.5.1 {peer:.1f} sent/s -> ratio {ours / peer:.2f}x")  # fmt: skip
     return 0
 
 

@@ -11,19 +11,18 @@ Every input gets an answer: a blank text gives an empty translation; a source lo
 from __future__ import annotations
 
 import unicodedata
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
-from torch import nn
 
 from nmt.batching import pad_batch, source_ids, token_batches
 from nmt.errors import InputError
 from nmt.model import Seq2Seq
 from nmt.model_dir import ModelInfo, load_model_dir
+from nmt.quantize import quantize_int8
 from nmt.search import Hypothesis, SearchOptions, search
 from nmt.tokenizer import BOS_ID, EOS_ID, Tokenizer
 
@@ -86,15 +85,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def quantize_int8(model: Seq2Seq) -> nn.Module:
-    """Dynamic int8 quantisation of the LSTM and linear layers, for CPU inference."""
-    from torch.ao.quantization import quantize_dynamic
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch marks the eager-mode API deprecated in favour of torchao
-        return quantize_dynamic(model, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
-
-
 class Translator:
     """Translate lists of texts with a loaded model: batched greedy or beam search."""
 
@@ -136,7 +126,7 @@ class Translator:
             raise InputError("int8 quantization runs on CPU only; on CUDA use fp16 or bf16")
         loaded = load_model_dir(Path(path), device=dev, dtype=DTYPES[dtype])
         model = quantize_int8(loaded.model) if quantize else loaded.model
-        return cls(model, loaded.tokenizer, dev, limits, options, loaded.info)  # type: ignore[arg-type]
+        return cls(model, loaded.tokenizer, dev, limits, options, loaded.info)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Source ids of each cleaned text, truncated to the source limit (or rejected); blank gives []."""

@@ -59,14 +59,15 @@ class ModelRegistry:
         self.entries = {e.id: e for e in entries}
 
     @classmethod
-    def load(cls, models_dir: Path, device: str = "auto", dtype: str = "fp32") -> ModelRegistry:
+    def load(cls, models_dir: Path, device: str = "auto", dtype: str = "fp32", quantize: str = "none") -> ModelRegistry:
         """Load and warm up every model directory; duplicate ids are a ModelLoadError."""
         entries: list[ModelEntry] = []
         paths = find_model_dirs(models_dir)
-        if resolve_device(device).type != "cuda":
-            dtype = "fp32"  # NMT_DTYPE applies on CUDA; the CPU runs fp32
+        on_cuda = resolve_device(device).type == "cuda"
+        dtype = dtype if on_cuda else "fp32"  # NMT_DTYPE applies on CUDA; the CPU runs fp32 (or int8)
+        int8 = "int8" if quantize == "int8" and not on_cuda else None
         for path in paths:
-            translator = Translator.from_dir(path, device=device, dtype=dtype)
+            translator = Translator.from_dir(path, device=device, dtype=dtype, quantize=int8)
             assert translator.info is not None
             model_id = translator.info.model_id
             if any(e.id == model_id for e in entries):

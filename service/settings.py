@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path("models"), description="directory whose subdirectories are model directories")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where models run")
     dtype: Literal["fp32", "fp16", "bf16"] = Field("fp32", description="weights on CUDA (CPU always fp32)")
+    quantize: Literal["none", "int8"] = Field(
+        "none", description="int8 on CPU: faster, same answers alone or batched (CUDA ignores it)"
+    )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
     beam_size: int = Field(5, ge=1, le=16, description="default beam size")
     max_beam_size: int = Field(8, ge=1, le=64, description="largest beam a request may ask for")

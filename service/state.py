@@ -66,7 +66,11 @@ class ServiceState:
             torch.set_num_threads(self.settings.threads)
         try:
             self.registry = await asyncio.to_thread(
-                ModelRegistry.load, self.settings.models_dir, self.settings.device, self.settings.dtype
+                ModelRegistry.load,
+                self.settings.models_dir,
+                self.settings.device,
+                self.settings.dtype,
+                self.settings.quantize,
             )
         except Exception as err:
             self.load_error = str(err) or type(err).__name__

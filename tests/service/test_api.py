@@ -24,6 +24,15 @@ def test_translate_matches_the_library_in_input_order(client: TestClient, models
     assert body["translations"][3]["text"] == ""
 
 
+def test_int8_serves_the_same_answers_alone_or_batched(make_client: Callable[..., TestClient], models_dir) -> None:
+    """NMT_QUANTIZE=int8: requests batched together get the answers int8 gives each alone."""
+    client = make_client(quantize="int8")
+    body = client.post("/v1/translate", json={"texts": TEXTS, "model": "de-en", "return_scores": True}).json()
+    alone = Translator.from_dir(models_dir / "de-en", device="cpu", quantize="int8")
+    expected = [alone.translate([t])[0] for t in TEXTS]
+    assert [(t["text"], t["score"]) for t in body["translations"]] == [(e.text, e.score) for e in expected]
+
+
 def test_sentences_and_line_breaks_are_kept(client: TestClient) -> None:
     one = [
         t["text"]
@@ -160,6 +169,10 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NMT_MAX_WAIT_MS", "7.5")
     s = load_settings()
     assert s.api_keys == ["a", "b"] and s.max_wait_ms == 7.5
+    monkeypatch.setenv("NMT_QUANTIZE", "int4")
+    with pytest.raises(SettingsError, match="NMT_QUANTIZE"):
+        load_settings()
+    monkeypatch.setenv("NMT_QUANTIZE", "int8")
     monkeypatch.setenv("NMT_BEAM_SIZE", "zero")
     with pytest.raises(SettingsError, match="NMT_BEAM_SIZE"):
         load_settings()

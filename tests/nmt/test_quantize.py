@@ -1,0 +1,118 @@
+"""int8 inference: close to fp32, and bitwise the same for a sentence alone or in any batch."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from torch import nn
+
+from nmt.model import Seq2Seq, build_model
+from nmt.quantize import Int8Encoder, Int8Linear, Int8LSTM, quantize_int8
+from nmt.search import SearchOptions
+from nmt.tokenizer import Tokenizer
+from nmt.translator import Translator
+from tests.synthetic import SYMBOLS, tiny_config
+from training.trainer import TrainResult
+
+
+def _texts(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(SYMBOLS) for _ in range(rng.randint(1, 12))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("per_row", [False, True])
+def test_int8_linear_is_close_to_fp32_and_rows_do_not_depend_on_each_other(per_row: bool) -> None:
+    torch.manual_seed(0)
+    linear = nn.Linear(64, 48)
+    x = torch.rand(37, 64) * 2 - 1  # in [-1, 1]
+    if per_row:
+        x = x * torch.linspace(0.01, 20, 37).unsqueeze(1)  # rows of very different ranges
+    quantized = Int8Linear(linear, None if per_row else torch.ones(64))
+    with torch.no_grad():
+        expected, got = linear(x), quantized(x)
+    assert (got - expected).abs().max() <= 0.03 * expected.abs().max()
+    alone = torch.cat([quantized(x[i : i + 1]) for i in range(x.size(0))])
+    assert torch.equal(alone, got)
+
+
+def test_int8_linear_uses_per_column_bounds() -> None:
+    torch.manual_seed(0)
+    linear = nn.Linear(8, 4)
+    bounds = torch.tensor([0.1, 0.1, 0.1, 0.1, 5.0, 5.0, 5.0, 5.0])
+    x = (torch.rand(50, 8) * 2 - 1) * bounds
+    with torch.no_grad():
+        error = (Int8Linear(linear, bounds)(x) - linear(x)).abs().max()
+    assert error < 0.05
+
+
+def test_int8_lstm_follows_nn_lstm() -> None:
+    torch.manual_seed(0)
+    lstm = nn.LSTM(24, 32, num_layers=2, batch_first=True).eval()
+    x = torch.rand(5, 7, 24) * 2 - 1
+    state = (torch.rand(2, 5, 32) * 2 - 1, torch.randn(2, 5, 32))
+    with torch.no_grad():
+        out, (h, c) = lstm(x, state)
+        q_out, (q_h, q_c) = Int8LSTM(lstm, torch.ones(24))(x, state)
+    assert q_out.shape == out.shape and q_h.shape == h.shape and q_c.shape == c.shape
+    assert (q_out - out).abs().max() < 0.03 and (q_c - c).abs().max() < 0.05
+
+
+def test_int8_encoder_follows_the_encoder_and_ignores_padding(tiny_model: Seq2Seq) -> None:
+    encoder = tiny_model.encoder
+    quantized = Int8Encoder(encoder)
+    src = torch.tensor([[5, 6, 7, 8, 9], [10, 11, 12, 0, 0], [13, 0, 0, 0, 0]])
+    lengths = torch.tensor([5, 3, 1])
+    with torch.no_grad():
+        out, (h, c) = encoder(src, lengths)
+        q_out, (q_h, q_c) = quantized(src, lengths)
+        assert (q_out - out).abs().max() < 0.03 and (q_h - h).abs().max() < 0.03 and (q_c - c).abs().max() < 0.05
+        assert (q_out[1, 3:] == 0).all() and (q_out[2, 1:] == 0).all()
+        for i in range(3):
+            n = int(lengths[i])
+            a_out, (a_h, a_c) = quantized(src[i : i + 1, :n], lengths[i : i + 1])
+            assert torch.equal(a_out[0], q_out[i, :n])
+            assert torch.equal(a_h[:, 0], q_h[:, i]) and torch.equal(a_c[:, 0], q_c[:, i])
+
+
+@pytest.mark.parametrize("beam", [1, 3, 5])
+def test_int8_translations_are_bitwise_batch_invariant(
+    beam: int, reverse_model: TrainResult, tiny_model: Seq2Seq, tokenizer: Tokenizer
+) -> None:
+    """Unlike dynamic quantisation (scales per batch), a sentence's int8 result ignores its batch."""
+    trained = Translator.from_dir(reverse_model.model_dir, device="cpu", quantize="int8")
+    for translator in (trained, Translator(quantize_int8(tiny_model), tokenizer)):
+        texts = _texts(24, seed=beam)
+        options = SearchOptions(beam_size=beam)
+        alone = [translator.translate([t], options)[0] for t in texts]
+        for budget in (10_000, 64, 16):
+            together = translator.translate(texts, options, batch_tokens=budget)
+            assert [(t.text, t.score) for t in together] == [(t.text, t.score) for t in alone]
+
+
+def test_int8_keeps_the_trained_models_answers(reverse_model: TrainResult) -> None:
+    fp32 = Translator.from_dir(reverse_model.model_dir, device="cpu")
+    int8 = Translator.from_dir(reverse_model.model_dir, device="cpu", quantize="int8")
+    texts = _texts(40, seed=11)
+    expected = fp32.translate(texts)
+    got = int8.translate(texts)
+    assert sum(g.text == e.text for g, e in zip(got, expected, strict=True)) >= 38
+    assert [g.score for g in got] == pytest.approx([e.score for e in expected], abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"cell": "gru"},
+        {"input_feed": False, "bridge": "zero"},
+        {"tie_target_embeddings": True, "share_embeddings": True},
+        {"enc_hidden": 12, "dec_hidden": 20},  # memory projected to the decoder width
+    ],
+)
+def test_int8_covers_every_architecture_option(change: dict[str, object], tokenizer: Tokenizer) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_config(tokenizer.src_vocab_size, **change)).eval()
+    fp32 = Translator(model, tokenizer).translate(["a b c", "d e"])
+    int8 = Translator(quantize_int8(model), tokenizer).translate(["a b c", "d e"])
+    assert [t.score for t in int8] == pytest.approx([t.score for t in fp32], abs=0.1)
