@@ -8,14 +8,17 @@ depends on other rows:
   hidden states and attentional vectors are tanh outputs in [-1, 1], attention contexts
   are averages of encoder LSTM outputs, embeddings lie within their table's largest value
   (each input column is divided by its bound, and the weight column multiplied by it);
-- the generator's input (a linear projection, with no tight fixed range) is quantised
-  per row: divided by its own largest value, the product multiplied back.
+- the generator's input (a linear projection) and the bridge's cell-state input have no tight
+  fixed range and are quantised
+  per row: divided by their own largest value, the product multiplied back.
 
 Integer products are exact, so a row's result is the same in any batch. Activations use
 7 bits (0..127): fbgemm's AVX2 kernels add pairs of u8 x s8 products in 16 bits, which
 full 8-bit activations can overflow. Weights are int8 per output channel.
-Only the decoder is quantised: the encoder runs once per sentence, the decoder once per
-target token and beam, where nearly all the time goes. GRU decoders keep an fp32 RNN.
+The encoder, bridge and decoder are all quantised, so for LSTM models a sentence's int8
+translation and score are bitwise the same in any batch. GRU models keep their fp32
+recurrences (only their linear layers go int8) and with them fp32's small batch-to-batch
+differences, which int8 rounding can then enlarge.
 """
 
 from __future__ import annotations
