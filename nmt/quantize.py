@@ -8,9 +8,9 @@ depends on other rows:
   hidden states and attentional vectors are tanh outputs in [-1, 1], attention contexts
   are averages of encoder LSTM outputs, embeddings lie within their table's largest value
   (each input column is divided by its bound, and the weight column multiplied by it);
-- the generator's input (a linear projection) and the bridge's cell-state input have no tight
-  fixed range and are quantised
-  per row: divided by their own largest value, the product multiplied back.
+- the generator's input (a linear projection) and the bridge's cell-state input have no
+  tight fixed range and are quantised per row: divided by their own largest value, the
+  product multiplied back.
 
 Integer products are exact, so a row's result is the same in any batch. Activations use
 7 bits (0..127): fbgemm's AVX2 kernels add pairs of u8 x s8 products in 16 bits, which
