@@ -118,9 +118,9 @@ def main() -> int:
     references = args.ref.read_text(encoding="utf-8").splitlines() if args.ref.exists() else None
     rows = []
     for quantize in args.quantize:
-        int8 = quantize == "int8"
-        translator = Translator.from_dir(args.model, args.device, args.dtype, "int8" if int8 else None)
-        weights = "int8" if int8 else args.dtype
+        quantized = quantize != "none"
+        translator = Translator.from_dir(args.model, args.device, args.dtype, quantize if quantized else None)
+        weights = quantize if quantized else args.dtype
         rows += time_translator(translator, weights, sources, references, args.beams, args.batch_tokens, args.repeat)
     device = translator.device
     threads = f", {args.threads} threads" if device.type == "cpu" else ""

@@ -37,7 +37,6 @@ class Encoder(nn.Module):
             bidirectional=True,
             batch_first=True,
         )
-        self.num_layers = num_layers
 
     def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, EncoderFinal]:
         """Encode ids (B, S) with true lengths (B,) -> outputs (B, S, 2H), final states (L, B, 2H)."""
@@ -46,11 +45,12 @@ class Encoder(nn.Module):
         out_packed, final = self.rnn(packed)
         outputs, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=src.size(1))
         if isinstance(final, tuple):
-            return outputs, (self._merge_directions(final[0]), self._merge_directions(final[1]))
-        return outputs, (self._merge_directions(final), None)
+            return outputs, (merge_directions(final[0]), merge_directions(final[1]))
+        return outputs, (merge_directions(final), None)
 
-    def _merge_directions(self, state: torch.Tensor) -> torch.Tensor:
-        # (L * 2, B, H) with directions interleaved per layer -> (L, B, 2H)
-        _, batch, hidden = state.shape
-        state = state.view(self.num_layers, 2, batch, hidden)
-        return torch.cat([state[:, 0], state[:, 1]], dim=-1)
+
+def merge_directions(state: torch.Tensor) -> torch.Tensor:
+    """(L * 2, B, H) final states, directions interleaved per layer as nn.LSTM gives them -> (L, B, 2H)."""
+    layers2, batch, hidden = state.shape
+    state = state.view(layers2 // 2, 2, batch, hidden)
+    return torch.cat([state[:, 0], state[:, 1]], dim=-1)

@@ -28,7 +28,7 @@ import warnings
 import torch
 from torch import nn
 
-from nmt.encoder import Encoder, EncoderFinal
+from nmt.encoder import Encoder, EncoderFinal, merge_directions
 from nmt.errors import InputError
 from nmt.model import Seq2Seq
 
@@ -54,11 +54,12 @@ def _q_linear(x: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
 class Int8Linear(nn.Module):
     """A linear layer on int8 weights for inputs with known per-column bounds, or per-row scales."""
 
-    def __init__(self, linear: nn.Linear, bounds: torch.Tensor | None) -> None:
-        """`bounds` (in_features,): largest |input| per column; None quantises each row by its own max."""
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, bounds: torch.Tensor | None) -> None:
+        """Weight (out, in) and bias of a linear layer; `bounds` (in,): largest |input| per column,
+        or None to quantise each row by its own max."""
         super().__init__()
-        weight = linear.weight.detach().float()
-        bias = None if linear.bias is None else linear.bias.detach().float()
+        weight = weight.detach().float()
+        bias = None if bias is None else bias.detach().float()
         self.out_features = weight.size(0)
         self.per_row = bounds is None
         self.inv_bounds: torch.Tensor | None = None
@@ -98,9 +99,9 @@ class Int8LSTM(nn.Module):
         for layer in range(lstm.num_layers):
             w_ih, w_hh = getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}")
             bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
-            fused = _linear(torch.cat([w_ih, w_hh], dim=1).detach(), bias.detach())
             x_bounds = input_bounds if layer == 0 else torch.ones(self.hidden_size)
-            cells.append(Int8Linear(fused, torch.cat([x_bounds, torch.ones(self.hidden_size)])))
+            bounds = torch.cat([x_bounds, torch.ones(self.hidden_size)])
+            cells.append(Int8Linear(torch.cat([w_ih, w_hh], dim=1), bias, bounds))
         self.cells = nn.ModuleList(cells)
 
     def forward(
@@ -140,15 +141,12 @@ class Int8Encoder(nn.Module):
         inputs, recurrent = [], []
         for layer in range(self.num_layers):
             names = [f"l{layer}", f"l{layer}_reverse"]
-            w_ih = torch.cat([getattr(lstm, f"weight_ih_{n}") for n in names]).detach()
-            bias = torch.cat([getattr(lstm, f"bias_ih_{n}") + getattr(lstm, f"bias_hh_{n}") for n in names]).detach()
-            bounds = encoder.embedding.weight.detach().abs().amax(dim=0) if layer == 0 else torch.ones(2 * hidden)
-            inputs.append(Int8Linear(_linear(w_ih, bias), bounds))
+            w_ih = torch.cat([getattr(lstm, f"weight_ih_{n}") for n in names])
+            bias = torch.cat([getattr(lstm, f"bias_ih_{n}") + getattr(lstm, f"bias_hh_{n}") for n in names])
+            bounds = _column_bounds(encoder.embedding) if layer == 0 else torch.ones(2 * hidden)
+            inputs.append(Int8Linear(w_ih, bias, bounds))
             recurrent.append(
-                nn.ModuleList(
-                    Int8Linear(_linear(getattr(lstm, f"weight_hh_{n}").detach(), None), torch.ones(hidden))
-                    for n in names
-                )
+                nn.ModuleList(Int8Linear(getattr(lstm, f"weight_hh_{n}"), None, torch.ones(hidden)) for n in names)
             )
         self.inputs, self.recurrent = nn.ModuleList(inputs), nn.ModuleList(recurrent)
 
@@ -159,7 +157,7 @@ class Int8Encoder(nn.Module):
         # (S, B, 1): which rows hold a real token at each position
         real = (torch.arange(steps, device=src.device).unsqueeze(1) < lengths.to(src.device)).unsqueeze(2)
         x = self.embedding(src).float()
-        finals_h, finals_c = [], []
+        finals_h, finals_c = [], []  # (B, H) per layer and direction, in nn.LSTM's order
         for layer in range(self.num_layers):
             gates_in = self.inputs[layer](x).view(batch, steps, 2, 4 * size)
             outputs = x.new_zeros(batch, steps, 2, size)
@@ -174,19 +172,17 @@ class Int8Encoder(nn.Module):
                 finals_h.append(h)
                 finals_c.append(c)
             x = outputs.view(batch, steps, 2 * size)
-        # (L, B, 2H): forward and backward finals side by side, as `Encoder` returns them
-        final_h = torch.stack([torch.cat(finals_h[i : i + 2], dim=1) for i in range(0, len(finals_h), 2)])
-        final_c = torch.stack([torch.cat(finals_c[i : i + 2], dim=1) for i in range(0, len(finals_c), 2)])
-        return x, (final_h, final_c)
+        return x, (merge_directions(torch.stack(finals_h)), merge_directions(torch.stack(finals_c)))
 
 
-def _linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
-    """An nn.Linear holding the given weight and bias (to hand to Int8Linear)."""
-    linear = nn.Linear(weight.size(1), weight.size(0), bias=bias is not None)
-    linear.weight = nn.Parameter(weight)
-    if bias is not None:
-        linear.bias = nn.Parameter(bias)
-    return linear
+def _column_bounds(embedding: nn.Embedding) -> torch.Tensor:
+    """Largest |value| of each embedding column: the bound of every embedded input."""
+    return embedding.weight.detach().abs().amax(dim=0).float()
+
+
+def _int8(linear: nn.Linear, bounds: torch.Tensor | None) -> Int8Linear:
+    """`linear` on int8 weights (see Int8Linear for `bounds`)."""
+    return Int8Linear(linear.weight, linear.bias, bounds)
 
 
 def _lstm_cell(gates: torch.Tensor, c: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,32 +195,33 @@ def _lstm_cell(gates: torch.Tensor, c: torch.Tensor, size: int) -> tuple[torch.T
 
 
 def quantize_int8(model: Seq2Seq) -> Seq2Seq:
-    """Replace the decoder's LSTM and linear layers by batch-invariant int8 ones, in place (CPU only)."""
+    """Replace the encoder's, bridge's and decoder's LSTMs and linear layers by batch-invariant int8 ones,
+    in place (CPU only)."""
     if "fbgemm" not in torch.backends.quantized.supported_engines:
         raise InputError("int8 quantization needs an x86 CPU (PyTorch's fbgemm engine); use fp32 here")
     if isinstance(model.encoder.rnn, nn.LSTM):
         model.encoder = Int8Encoder(model.encoder)  # type: ignore[assignment]
     bridge = model.bridge
     if bridge.proj_h is not None:  # final encoder h is in [-1, 1]; the cell state has no fixed range
-        bridge.proj_h = Int8Linear(bridge.proj_h, torch.ones(bridge.proj_h.in_features))  # type: ignore[assignment]
+        bridge.proj_h = _int8(bridge.proj_h, torch.ones(bridge.proj_h.in_features))  # type: ignore[assignment]
     if bridge.proj_c is not None:
-        bridge.proj_c = Int8Linear(bridge.proj_c, None)  # type: ignore[assignment]
+        bridge.proj_c = _int8(bridge.proj_c, None)  # type: ignore[assignment]
     decoder = model.decoder
     hidden = decoder.hidden_size
     unit = torch.ones(hidden)
     if isinstance(decoder.rnn, nn.LSTM):
-        emb_bound = decoder.embedding.weight.detach().abs().amax(dim=0).float()
+        emb_bound = _column_bounds(decoder.embedding)
         bounds = torch.cat([emb_bound, unit]) if decoder.input_feed else emb_bound
         decoder.rnn = Int8LSTM(decoder.rnn, bounds)  # type: ignore[assignment]
     # the memory is encoder LSTM output in [-1, 1], or its projection
     memory_bound = unit
     if decoder.memory_proj is not None:
         memory_bound = decoder.memory_proj.weight.detach().abs().sum(dim=1).float()
-        decoder.memory_proj = Int8Linear(decoder.memory_proj, torch.ones(decoder.memory_proj.in_features))  # type: ignore[assignment]
-    decoder.combine = Int8Linear(decoder.combine, torch.cat([memory_bound, unit]))  # type: ignore[assignment]
+        decoder.memory_proj = _int8(decoder.memory_proj, torch.ones(decoder.memory_proj.in_features))  # type: ignore[assignment]
+    decoder.combine = _int8(decoder.combine, torch.cat([memory_bound, unit]))  # type: ignore[assignment]
     if decoder.out_proj is not None:
-        decoder.out_proj = Int8Linear(decoder.out_proj, unit)  # type: ignore[assignment]
-        decoder.generator = Int8Linear(decoder.generator, None)  # type: ignore[assignment]
+        decoder.out_proj = _int8(decoder.out_proj, unit)  # type: ignore[assignment]
+        decoder.generator = _int8(decoder.generator, None)  # type: ignore[assignment]
     else:
-        decoder.generator = Int8Linear(decoder.generator, unit)  # type: ignore[assignment]
+        decoder.generator = _int8(decoder.generator, unit)  # type: ignore[assignment]
     return model

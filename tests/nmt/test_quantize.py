@@ -29,7 +29,7 @@ def test_int8_linear_is_close_to_fp32_and_rows_do_not_depend_on_each_other(per_r
     x = torch.rand(37, 64) * 2 - 1  # in [-1, 1]
     if per_row:
         x = x * torch.linspace(0.01, 20, 37).unsqueeze(1)  # rows of very different ranges
-    quantized = Int8Linear(linear, None if per_row else torch.ones(64))
+    quantized = Int8Linear(linear.weight, linear.bias, None if per_row else torch.ones(64))
     with torch.no_grad():
         expected, got = linear(x), quantized(x)
     assert (got - expected).abs().max() <= 0.03 * expected.abs().max()
@@ -43,7 +43,7 @@ def test_int8_linear_uses_per_column_bounds() -> None:
     bounds = torch.tensor([0.1, 0.1, 0.1, 0.1, 5.0, 5.0, 5.0, 5.0])
     x = (torch.rand(50, 8) * 2 - 1) * bounds
     with torch.no_grad():
-        error = (Int8Linear(linear, bounds)(x) - linear(x)).abs().max()
+        error = (Int8Linear(linear.weight, linear.bias, bounds)(x) - linear(x)).abs().max()
     assert error < 0.05
 
 
