@@ -20,42 +20,58 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from nmt.attention import dot_attention
+from nmt.attention import GridMemory, dot_attention, exact_dot_attention
 
 
 @dataclass(frozen=True)
 class DecoderState:
-    """Recurrent state (L, B, H), input-feeding vector (B, H), memory (B, S, H) and its mask."""
+    """Recurrent state (L, N, H) and input-feeding vector (N, H) per row; memory (B, S, H) and mask per sentence.
+
+    A row is a sentence, or one of its `beams` beams: rows b * beams ... b * beams + beams - 1
+    belong to sentence b, and share its memory, so beam search never copies the encoder
+    output. `grid` is the memory on the integer grid of exact attention, present at inference.
+    """
 
     hidden: torch.Tensor
     cell: torch.Tensor | None
     feed: torch.Tensor | None
     memory: torch.Tensor
     mask: torch.Tensor
+    grid: GridMemory | None = None
+    beams: int = 1
 
     @property
     def batch_size(self) -> int:
         """Number of rows (sentences, or sentences x beams)."""
-        return self.memory.size(0)
+        return self.hidden.size(1)
+
+    def expand_beams(self, beams: int) -> DecoderState:
+        """Each sentence's row repeated `beams` times (for beam search); the memory is not copied."""
+        if self.beams != 1:
+            raise ValueError("expand_beams needs one row per sentence")
+        rows = torch.arange(self.batch_size, device=self.hidden.device).repeat_interleave(beams)
+        return replace(self.reorder_beams(rows), beams=beams)
 
     def select(self, index: torch.Tensor) -> DecoderState:
-        """Rows `index` (1-D long tensor) of the state: reorders beams or drops finished rows."""
+        """Rows `index` (1-D long tensor) of the state: reorders beams or drops finished sentences.
+
+        With several beams, `index` lists `beams` rows for each sentence kept, all of that sentence.
+        """
+        sentences = index if self.beams == 1 else index.view(-1, self.beams)[:, 0] // self.beams
         return replace(
-            self.reorder_beams(index), memory=self.memory.index_select(0, index), mask=self.mask.index_select(0, index)
+            self.reorder_beams(index),
+            memory=self.memory.index_select(0, sentences),
+            mask=self.mask.index_select(0, sentences),
+            grid=None if self.grid is None else self.grid.select(sentences),
         )
 
     def reorder_beams(self, index: torch.Tensor) -> DecoderState:
-        """Rows `index` when rows only move among the beams of one sentence.
-
-        Beams of a sentence share identical memory and mask rows, so those are kept as they
-        are: beam search reorders every step without copying the encoder memory.
-        """
-        return DecoderState(
+        """Rows `index` when rows only move among the beams of one sentence: the memory stays as it is."""
+        return replace(
+            self,
             hidden=self.hidden.index_select(1, index),
             cell=None if self.cell is None else self.cell.index_select(1, index),
             feed=None if self.feed is None else self.feed.index_select(0, index),
-            memory=self.memory,
-            mask=self.mask,
         )
 
 
@@ -105,11 +121,15 @@ class Decoder(nn.Module):
         hidden: torch.Tensor,
         cell: torch.Tensor | None,
     ) -> DecoderState:
-        """Start state from encoder outputs (B, S, M), their mask and initial (L, B, H) states."""
+        """Start state from encoder outputs (B, S, M), their mask and initial (L, B, H) states.
+
+        Outside training the state carries the memory's grid, and attention is exact.
+        """
         if self.memory_proj is not None:
             memory = self.memory_proj(memory)
         feed = memory.new_zeros(memory.size(0), self.hidden_size) if self.input_feed else None
-        return DecoderState(hidden=hidden, cell=cell, feed=feed, memory=memory, mask=mask)
+        grid = None if self.training else GridMemory.of(memory)
+        return DecoderState(hidden=hidden, cell=cell, feed=feed, memory=memory, mask=mask, grid=grid)
 
     def _run(self, state: DecoderState, emb: torch.Tensor) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
         """Core recurrence over embedded inputs (B, T, E) -> h~ (B, T, H), state, attn (B, T, S)."""
@@ -132,11 +152,17 @@ class Decoder(nn.Module):
             out, rnn_state = self.rnn(emb, rnn_state)
             tilde, attn = self._attend(out, state)
         hidden, cell = rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
-        new_state = DecoderState(hidden, cell, feed, state.memory, state.mask)
+        new_state = replace(state, hidden=hidden, cell=cell, feed=feed)
         return tilde, new_state, attn
 
     def _attend(self, out: torch.Tensor, state: DecoderState) -> tuple[torch.Tensor, torch.Tensor]:
-        context, attn = dot_attention(out, state.memory, state.mask)
+        rows, steps = out.shape[:2]
+        query = out.reshape(state.mask.size(0), -1, out.size(-1))  # the beams of a sentence attend together
+        if state.grid is not None and not self.training:
+            context, attn = exact_dot_attention(query, state.grid, state.mask)
+        else:
+            context, attn = dot_attention(query, state.memory, state.mask)
+        context, attn = context.view(rows, steps, -1), attn.view(rows, steps, -1)
         tilde = self.dropout(torch.tanh(self.combine(torch.cat([context, out], dim=-1))))
         return tilde, attn
 

@@ -185,11 +185,22 @@ def _int8(linear: nn.Linear, bounds: torch.Tensor | None) -> Int8Linear:
     return Int8Linear(linear.weight, linear.bias, bounds)
 
 
+def _sigmoid_(x: torch.Tensor) -> torch.Tensor:
+    """sigmoid(x) = (tanh(x / 2) + 1) / 2, in place.
+
+    torch.sigmoid's vectorised and scalar code round differently, and which elements take
+    the scalar path depends on the tensor's size and its split between threads, so a row's
+    gates would depend on its batch; tanh, halving and adding one half round the same way
+    everywhere.
+    """
+    return x.mul_(0.5).tanh_().add_(1.0).mul_(0.5)
+
+
 def _lstm_cell(gates: torch.Tensor, c: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """LSTM update from pre-activations (B, 4H) in nn.LSTM's i, f, g, o order, in place on `gates`."""
-    torch.sigmoid_(gates[:, : 2 * size])
+    _sigmoid_(gates[:, : 2 * size])
     torch.tanh_(gates[:, 2 * size : 3 * size])
-    torch.sigmoid_(gates[:, 3 * size :])
+    _sigmoid_(gates[:, 3 * size :])
     c = torch.addcmul(gates[:, size : 2 * size] * c, gates[:, :size], gates[:, 2 * size : 3 * size])
     return gates[:, 3 * size :] * torch.tanh(c), c
 

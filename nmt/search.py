@@ -82,7 +82,7 @@ def greedy_search(
     step: StepFn, state: DecoderState, max_lengths: torch.Tensor, bos: int, eos: int, options: SearchOptions
 ) -> list[Hypothesis]:
     """Pick the most probable token at each step for every sentence."""
-    batch, device = state.batch_size, state.memory.device
+    batch, device = state.batch_size, state.hidden.device
     active = torch.arange(batch, device=device)
     prev = torch.full((batch,), bos, dtype=torch.long, device=device)
     limits = max_lengths.to(device)
@@ -126,8 +126,8 @@ def beam_search(
     `n_best` finished, or at its length cap.
     """
     k = options.beam_size
-    batch, device = state.batch_size, state.memory.device
-    state = state.select(torch.arange(batch, device=device).repeat_interleave(k))
+    batch, device = state.batch_size, state.hidden.device
+    state = state.expand_beams(k)
     sentences = torch.arange(batch, device=device)  # original index of each active sentence
     limits = max_lengths.to(device)
     scores = torch.full((batch, k), float("-inf"), device=device)

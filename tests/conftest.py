@@ -10,6 +10,7 @@ import torch
 from nmt.model import Seq2Seq, build_model
 from nmt.model_dir import ModelInfo, save_model_dir
 from nmt.tokenizer import Tokenizer, train_sentencepiece
+from tests.cpu import cpu_description
 from tests.synthetic import SYMBOLS, reverse_config, reverse_pairs, tiny_config, write_pairs
 from training.config import parse_config
 from training.trainer import Trainer, TrainResult
@@ -66,3 +67,8 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Tokenizer) -
         model = build_model(tiny_config(tokenizer.src_vocab_size)).eval()
         save_model_dir(root / f"{src}-en", model, ModelInfo(model.config, src, "en"), tokenizer)
     return root
+
+
+def pytest_report_header() -> str:
+    """Every run's log names the CPU code paths: batch invariance is checked per instruction set."""
+    return f"cpu: {cpu_description()}"

@@ -13,6 +13,7 @@ from nmt.quantize import Int8Encoder, Int8Linear, Int8LSTM, quantize_int8
 from nmt.search import SearchOptions
 from nmt.tokenizer import Tokenizer
 from nmt.translator import Translator
+from tests.cpu import cpu_description
 from tests.synthetic import SYMBOLS, tiny_config
 from training.trainer import TrainResult
 
@@ -34,7 +35,7 @@ def test_int8_linear_is_close_to_fp32_and_rows_do_not_depend_on_each_other(per_r
         expected, got = linear(x), quantized(x)
     assert (got - expected).abs().max() <= 0.03 * expected.abs().max()
     alone = torch.cat([quantized(x[i : i + 1]) for i in range(x.size(0))])
-    assert torch.equal(alone, got)
+    assert torch.equal(alone, got), f"rows depend on their batch on {cpu_description()}"
 
 
 def test_int8_linear_uses_per_column_bounds() -> None:
@@ -72,7 +73,7 @@ def test_int8_encoder_follows_the_encoder_and_ignores_padding(tiny_model: Seq2Se
         for i in range(3):
             n = int(lengths[i])
             a_out, (a_h, a_c) = quantized(src[i : i + 1, :n], lengths[i : i + 1])
-            assert torch.equal(a_out[0], q_out[i, :n])
+            assert torch.equal(a_out[0], q_out[i, :n]), f"sentence {i} on {cpu_description()}"
             assert torch.equal(a_h[:, 0], q_h[:, i]) and torch.equal(a_c[:, 0], q_c[:, i])
 
 
@@ -88,7 +89,8 @@ def test_int8_translations_are_bitwise_batch_invariant(
         alone = [translator.translate([t], options)[0] for t in texts]
         for budget in (10_000, 64, 16):
             together = translator.translate(texts, options, batch_tokens=budget)
-            assert [(t.text, t.score) for t in together] == [(t.text, t.score) for t in alone]
+            got, want = [(t.text, t.score) for t in together], [(t.text, t.score) for t in alone]
+            assert got == want, f"budget {budget} changes answers on {cpu_description()}"
 
 
 def test_int8_keeps_the_trained_models_answers(reverse_model: TrainResult) -> None:

@@ -1,0 +1,45 @@
+"""Batch invariance of the shipped model on this CPU's own code paths and on lowered (AVX2) ones.
+
+The instruction set a machine draws decides which kernels PyTorch, FBGEMM and MKL run, so a
+guarantee that holds on one CPU can break on another. Each check runs in a fresh process,
+where the environment variables that lower the instruction set take effect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.cpu import LOWER_TO_AVX2
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _probe(quantize: str, env: dict[str, str]) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.nmt.batch_probe", "--quantize", quantize],
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("isa", ["native", "avx2"])
+@pytest.mark.parametrize("quantize", ["int8", "none"])
+def test_a_sentence_gets_the_same_answer_alone_or_in_any_batch(quantize: str, isa: str) -> None:
+    """int8: text and score bitwise equal. fp32: equal text, score within 1e-5 (BLAS picks kernels by batch size)."""
+    if isa == "avx2" and torch.backends.cpu.get_cpu_capability() in ("AVX2", "DEFAULT"):
+        pytest.skip("this CPU runs AVX2 code paths already (the native case)")
+    result = _probe(quantize, LOWER_TO_AVX2 if isa == "avx2" else {})
+    differ = result["differ"]
+    if quantize == "none":
+        differ = [d for d in differ if d["alone"][0] != d["batched"][0] or abs(d["alone"][1] - d["batched"][1]) > 1e-5]
+    assert not differ, f"batch-dependent on {result['cpu']}: {differ[:3]}"
+    if isa == "avx2":
+        assert result["cpu"].startswith("AVX2"), result["cpu"]
