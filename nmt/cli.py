@@ -154,6 +154,8 @@ def _output(path: Path | None) -> Iterator[IO[str]]:
         yield sys.stdout
         sys.stdout.flush()
         return
+    if path.is_dir():  # checked first: the rename at the end would fail, naming the temporary file
+        raise NMTError(f"{path}: is a directory; --output takes a file name")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
     except OSError as err:
@@ -161,7 +163,10 @@ def _output(path: Path | None) -> Iterator[IO[str]]:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             yield handle
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            raise NMTError(f"{path}: cannot write: {err.strerror or err}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -41,7 +41,9 @@ _ABBREVIATIONS = frozenset(
         "abb",
     ]
 )
-_BOUNDARY = re.compile(r"""[.!?…]+["'”’»)\]]*\s+(?=["'“„«(\[]?[A-ZÄÖÜ0-9])""")
+# A match may only start where a run of stops starts (the look-behind): otherwise a failed match
+# is retried from every stop of a long run ("....."), which takes time quadratic in its length.
+_BOUNDARY = re.compile(r"""(?<![.!?…])[.!?…]+["'”’»)\]]*\s+(?=["'“„«(\[]?[A-ZÄÖÜ0-9])""")
 _LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
 
 
@@ -71,7 +73,8 @@ def split_sentences(line: str) -> list[str]:
     """Sentences of one line, stripped; a blank line has none."""
     sentences, start = [], 0
     for match in _BOUNDARY.finditer(line):
-        words = line[start : match.start() + 1].split()
+        # the word before the stop; a window, not the whole sentence so far, keeps this linear
+        words = line[max(start, match.start() - 32) : match.start() + 1].split()
         last = words[-1].lower().rstrip(".") if words else ""
         if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
             continue  # "Dr. Müller", "z.B. Hunde", initials such as "J. Smith"

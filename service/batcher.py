@@ -16,8 +16,14 @@ Invariants of the loop:
 - At most `queue_limit` sentences wait; a request that would pass it is refused at once
   (`Overloaded`). A request that is cancelled (client gone) or past its deadline leaves the
   queue and its unscheduled sentences are never searched.
+- Deadlines count from the request's arrival. The batcher learns how long searches take
+  (seconds per source token, per key) and uses it twice: a request whose work cannot finish
+  before its deadline behind what is already queued is refused at once (`Overloaded`, so the
+  client can retry elsewhere or later) instead of taking the worker's time, and a batch stops
+  growing when it could no longer finish before the earliest deadline of the requests in it.
 - A failing batch fails only its own requests; on CUDA out-of-memory the batch is split in
-  halves and retried. The loop never dies.
+  halves and retried. If the loop itself fails, a supervisor logs it, counts it
+  (`on_crash`), and starts it again; `healthy` is false until it runs again.
 """
 
 from __future__ import annotations
@@ -74,6 +80,25 @@ class _Job:
         return len(self.sources) - self.next_index
 
 
+class CostModel:
+    """Seconds per source token of the recent batches of one key (an exponential moving average)."""
+
+    SMOOTHING = 0.3
+    MARGIN = 1.25  # estimates err towards slower: a refused request is cheaper than an expired one
+
+    def __init__(self) -> None:
+        self.per_token: float | None = None
+
+    def observe(self, tokens: int, seconds: float) -> None:
+        """Learn from one batch that searched `tokens` source tokens in `seconds`."""
+        rate = seconds / max(tokens, 1)
+        self.per_token = rate if self.per_token is None else self.per_token + self.SMOOTHING * (rate - self.per_token)
+
+    def estimate(self, tokens: int) -> float:
+        """Expected seconds for `tokens` source tokens; 0 until a batch has been measured."""
+        return 0.0 if self.per_token is None else self.MARGIN * self.per_token * tokens
+
+
 @dataclass(frozen=True)
 class BatchStats:
     """What one batch held, for metrics."""
@@ -95,8 +120,13 @@ class Batcher:
         queue_limit: int = 2048,
         batching: bool = True,
         on_batch: Callable[[BatchStats], None] | None = None,
+        on_crash: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._run = run
+        self._on_crash = on_crash
+        self._costs: dict[tuple[str, SearchOptions], CostModel] = {}
+        self._running = False  # the loop is running (not crashed, not restarting)
+        self._in_batch: list[_Job] = []  # requests of the batch being searched
         self.batch_tokens = batch_tokens
         self.max_wait_s = max_wait_s
         self.queue_limit = queue_limit
@@ -114,11 +144,39 @@ class Batcher:
         """Sentences waiting for a batch."""
         return self._queued
 
+    @property
+    def healthy(self) -> bool:
+        """The worker loop is running and can translate now."""
+        return self._running and self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         """Start the worker loop (call from the event loop that will submit)."""
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nmt-search")
-        self._task = asyncio.create_task(self._loop(), name="nmt-batcher")
+        self._task = asyncio.create_task(self._supervise(), name="nmt-batcher")
+
+    restart_delay_s = 0.1  # pause before restarting a failed loop (readiness is false meanwhile)
+
+    async def _supervise(self) -> None:
+        """Run the loop; if it fails, log and count the failure, then start it again."""
+        while True:
+            self._running = True
+            try:
+                await self._loop()
+            except asyncio.CancelledError:
+                self._running = False
+                raise
+            except Exception as err:  # a bug: keep serving, but make it visible
+                self._running = False
+                log.exception("the batching worker failed; restarting it")
+                for job in self._in_batch:  # their batch will never report back
+                    self._forget(job)
+                    if not job.future.done():
+                        job.future.set_exception(BatchFailed("translation failed (see the server log)"))
+                self._in_batch = []
+                if self._on_crash is not None:
+                    self._on_crash(err)
+                await asyncio.sleep(self.restart_delay_s)
 
     async def stop(self) -> None:
         """Stop the loop; waiting requests fail with DeadlineExceeded."""
@@ -135,21 +193,37 @@ class Batcher:
             self._executor.shutdown(wait=True)
 
     async def submit(
-        self, model_id: str, sources: Sequence[Sequence[int]], options: SearchOptions, timeout_s: float
+        self,
+        model_id: str,
+        sources: Sequence[Sequence[int]],
+        options: SearchOptions,
+        timeout_s: float,
+        arrived: float | None = None,
     ) -> list[list[Hypothesis]]:
-        """n-best hypotheses of every source, in order; raises Overloaded, DeadlineExceeded or BatchFailed."""
+        """n-best hypotheses of every source, in order; raises Overloaded, DeadlineExceeded or BatchFailed.
+
+        The deadline is `timeout_s` after `arrived` (event-loop time the request arrived; default now).
+        """
         if not sources:
             return []
         if self._wake is None:
             raise RuntimeError("Batcher.start() was not called")
-        if self._queued and self._queued + len(sources) > self.queue_limit:
-            raise Overloaded(f"queue full ({self._queued} sentences waiting)")
         loop = asyncio.get_running_loop()
         now = loop.time()
+        deadline = (now if arrived is None else arrived) + timeout_s
+        if now >= deadline:
+            raise DeadlineExceeded(f"not translated within {timeout_s:g} s")
+        if self._queued and self._queued + len(sources) > self.queue_limit:
+            raise Overloaded(f"queue full ({self._queued} sentences waiting)")
+        key = (model_id, options)
+        ahead = sum(self._tokens_left(j) for j in self._pending)
+        own = sum(len(s) + 1 for s in sources)
+        if now + self._cost(key).estimate(ahead + own) > deadline:
+            raise Overloaded(f"cannot be translated within {timeout_s:g} s behind the {self._queued} sentences queued")
         job = _Job(
-            key=(model_id, options),
+            key=key,
             sources=sources,
-            deadline=now + timeout_s,
+            deadline=deadline,
             arrived=now,
             future=loop.create_future(),
             results=[None] * len(sources),
@@ -159,11 +233,14 @@ class Batcher:
         self._queued += len(sources)
         self._wake.set()
         try:
-            return await asyncio.wait_for(asyncio.shield(job.future), timeout=timeout_s)
+            return await asyncio.wait_for(asyncio.shield(job.future), timeout=deadline - now)
         except asyncio.TimeoutError:
             raise DeadlineExceeded(f"not translated within {timeout_s:g} s") from None
         finally:
             self._forget(job)
+
+    def _cost(self, key: tuple[str, SearchOptions]) -> CostModel:
+        return self._costs.setdefault(key, CostModel())
 
     def _forget(self, job: _Job) -> None:
         """Drop a job from the queue (done, cancelled or expired); its unscheduled sentences go with it."""
@@ -185,9 +262,14 @@ class Batcher:
                 continue
             if self.batching:
                 await self._gather(loop)
-            batch = self._take()
+            self._expire(loop.time())  # clients may have left, or deadlines passed, while gathering
+            if not self._pending:
+                continue
+            batch = self._take(loop.time())
             if batch:
+                self._in_batch = list({id(job): job for job, _ in batch}.values())
                 await self._execute(batch, loop)
+                self._in_batch = []
                 self._free_since = loop.time()
 
     def _expire(self, now: float) -> None:
@@ -216,17 +298,33 @@ class Batcher:
     def _tokens_left(job: _Job) -> int:
         return sum(len(s) + 1 for s in job.sources[job.next_index :])
 
-    def _take(self) -> list[tuple[_Job, int]]:
-        """Sentences for the next batch: round-robin over the requests that share the head's key."""
+    def _take(self, now: float) -> list[tuple[_Job, int]]:
+        """Sentences for the next batch: round-robin over the requests that share the head's key.
+
+        A request whose remaining work cannot finish before its deadline is refused here
+        (`Overloaded`) rather than searched; the batch stops growing when it could no longer
+        finish before the earliest deadline among its requests.
+        """
         key = self._pending[0].key
+        cost = self._cost(key)
         jobs = [j for j in self._pending if j.key == key] if self.batching else [self._pending[0]]
+        for job in list(jobs):
+            if job.next_index == 0 and now + cost.estimate(self._tokens_left(job)) > job.deadline:
+                jobs.remove(job)
+                self._forget(job)
+                if not job.future.done():
+                    job.future.set_exception(Overloaded("cannot be translated before its deadline at this load"))
         batch: list[tuple[_Job, int]] = []
         tokens = 0
+        earliest = float("inf")
         while jobs:
             for job in list(jobs):
                 size = len(job.sources[job.next_index]) + 1
                 if batch and tokens + size > self.batch_tokens:
                     return batch
+                if batch and now + cost.estimate(tokens + size) > min(earliest, job.deadline):
+                    return batch
+                earliest = min(earliest, job.deadline)
                 batch.append((job, job.next_index))
                 tokens += size
                 job.next_index += 1
@@ -251,11 +349,12 @@ class Batcher:
                 if not job.future.done():
                     job.future.set_exception(BatchFailed(message, out_of_memory=oom))
             return
+        stats = BatchStats(
+            len(batch), len({id(j) for j, _ in batch}), sum(len(s) + 1 for s in sources),
+            time.perf_counter() - started,
+        )  # fmt: skip
+        self._cost((model_id, options)).observe(stats.source_tokens, stats.seconds)
         if self._on_batch is not None:
-            stats = BatchStats(
-                len(batch), len({id(j) for j, _ in batch}), sum(len(s) + 1 for s in sources),
-                time.perf_counter() - started,
-            )  # fmt: skip
             self._on_batch(stats)
         for (job, index), hyps in zip(batch, found, strict=True):
             job.results[index] = hyps

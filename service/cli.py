@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import signal
 import socket
 import sys
@@ -52,7 +53,12 @@ class DrainingServer(uvicorn.Server):
         self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._drain()))
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.drain_timeout_s
         await self.state.drain(self.drain_timeout_s)
+        # uvicorn then waits for open connections (a client stalled mid-upload keeps one open
+        # for ever): only for what is left of the drain budget, then it cancels them
+        self.config.timeout_graceful_shutdown = max(0, round(end - loop.time()))
         self.should_exit = True
 
     def fatal(self, message: str) -> None:
@@ -89,7 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.fatal(message)
 
     app = create_app(settings, on_fatal=on_fatal)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s),
+    )
     server = DrainingServer(config, app.state.service, settings.drain_timeout_s)
     server.run()
     return 1 if server.failed else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 from collections.abc import AsyncIterator, Awaitable
 from typing import Annotated, TypeVar
 
@@ -50,8 +51,42 @@ def check_key(state: ServiceState, key: str | None) -> None:
         return
     if not key:
         raise ApiError(401, "an API key is required (Authorization: Bearer KEY, X-API-Key or api_key)")
-    if not any(hmac.compare_digest(key.encode(), k.encode()) for k in keys):
+    given = key.encode("utf-8", "surrogatepass")  # a client may send any code point, lone surrogates too
+    if not any(hmac.compare_digest(given, k.encode()) for k in keys):
         raise ApiError(403, "invalid API key")
+
+
+async def _body_key(request: Request) -> object:
+    """`api_key` from a JSON object or form body, if there is one (anything unreadable: none)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            return (await request.form()).get("api_key")
+        body = await request.body()
+        if not body.strip():
+            return None
+        data = json.loads(body)
+    except Exception:  # malformed bodies are reported by the route, after authentication
+        return None
+    return data.get("api_key") if isinstance(data, dict) else None
+
+
+async def authenticate(request: Request, state: StateDep) -> None:
+    """401/403 before the request is validated: keys come from `Authorization: Bearer`, `X-API-Key`,
+    or `api_key` in the query string, a JSON body or a form."""
+    if not state.settings.api_keys:
+        return
+    key = request_key(request) or request.query_params.get("api_key") or await _body_key(request)
+    check_key(state, key if isinstance(key, str) else None)
+
+
+Authenticated = Depends(authenticate)
+
+
+def arrival(request: Request) -> float | None:
+    """Event-loop time the request arrived (stamped by the metrics middleware): deadlines count from it."""
+    arrived = getattr(request.state, "arrived", None)
+    return arrived if isinstance(arrived, float) else None
 
 
 async def count_in_flight(state: StateDep) -> AsyncIterator[None]:
@@ -76,6 +111,8 @@ async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
         watcher.cancel()
     if not task.done():
         task.cancel()
+        # nobody awaits the cancelled work: take its outcome so asyncio does not log it as lost
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
         raise ClientGone()
     return task.result()
 

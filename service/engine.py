@@ -8,12 +8,13 @@ k-th alternative (its best when it has fewer), and the alignment lists one entry
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nmt.search import SearchOptions
 from nmt.segment import Segmented, split_text
-from nmt.translator import Translation
+from nmt.translator import Translation, Translator
 from service.batcher import Batcher
 from service.metrics import Metrics
 from service.registry import ModelEntry
@@ -46,13 +47,17 @@ class Engine:
         self.metrics = metrics
         self.timeout_s = timeout_s
 
-    async def translate(self, entry: ModelEntry, texts: Sequence[str], options: SearchOptions) -> list[TextResult]:
-        """Translations of `texts` in order; raises the batcher's errors (Overloaded, DeadlineExceeded...)."""
-        segmented = [split_text(t) for t in texts]
-        sentences = [s for seg in segmented for s in seg.sentences]
+    async def translate(
+        self, entry: ModelEntry, texts: Sequence[str], options: SearchOptions, arrived: float | None = None
+    ) -> list[TextResult]:
+        """Translations of `texts` in order; raises the batcher's errors (Overloaded, DeadlineExceeded...).
+
+        The deadline runs from `arrived` (event-loop time of the request's arrival, default now).
+        Segmentation and tokenisation run on a thread, so a large request never holds the event loop.
+        """
         translator = entry.translator
-        sources = translator.encode(sentences)
-        nbest = await self.batcher.submit(entry.id, sources, options, self.timeout_s)
+        segmented, sentences, sources = await asyncio.to_thread(self._prepare, translator, texts)
+        nbest = await self.batcher.submit(entry.id, sources, options, self.timeout_s, arrived)
         done = translator.finish(sentences, sources, nbest, options)
         self.metrics.sentences.labels(entry.id).inc(len(sentences))
         self.metrics.source_tokens.labels(entry.id).inc(sum(len(s) for s in sources))
@@ -63,6 +68,13 @@ class Engine:
             start += len(parts)
             results.append(self._assemble(seg, parts, options))
         return results
+
+    @staticmethod
+    def _prepare(translator: Translator, texts: Sequence[str]) -> tuple[list[Segmented], list[str], list[list[int]]]:
+        """Texts cut into sentences, and the sentences' source ids."""
+        segmented = [split_text(t) for t in texts]
+        sentences = [s for seg in segmented for s in seg.sentences]
+        return segmented, sentences, translator.encode(sentences)
 
     @staticmethod
     def _assemble(seg: Segmented, parts: list[Translation], options: SearchOptions) -> TextResult:

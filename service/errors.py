@@ -6,12 +6,14 @@ failures and anything unexpected into JSON. No answer ever carries a stack trace
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from nmt.errors import InputError
 from service.batcher import BatchFailed, DeadlineExceeded, Overloaded
@@ -35,9 +37,16 @@ class ClientGone(Exception):
     """The client disconnected before its answer was ready (logged as 499, nobody reads the answer)."""
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII characters escaped: renders any string, even one holding a lone surrogate."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """The one error body shape."""
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return AsciiJSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def describe_validation(err: RequestValidationError) -> tuple[int, str]:
@@ -64,7 +73,7 @@ def map_exception(err: Exception) -> ApiError:
         if err.out_of_memory:
             return ApiError(503, str(err), {"Retry-After": str(RETRY_AFTER_S)})
         return ApiError(500, str(err))
-    if isinstance(err, ClientGone):
+    if isinstance(err, (ClientGone, ClientDisconnect)):
         return ApiError(499, "client closed the request")
     if isinstance(err, InputError):
         return ApiError(422, str(err))
@@ -76,7 +85,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_api_error(_: Request, err: Exception) -> JSONResponse:
         api = map_exception(err)
-        if api.status >= 500 and not isinstance(err, (ApiError, Overloaded, DeadlineExceeded, BatchFailed, ClientGone)):
+        expected = (ApiError, Overloaded, DeadlineExceeded, BatchFailed, ClientGone, ClientDisconnect)
+        if api.status >= 500 and not isinstance(err, expected):
             log.error("unexpected error", exc_info=err)
         return error_response(api.status, api.message, api.headers)
 
@@ -95,6 +105,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DeadlineExceeded, on_api_error)
     app.add_exception_handler(BatchFailed, on_api_error)
     app.add_exception_handler(ClientGone, on_api_error)
+    app.add_exception_handler(ClientDisconnect, on_api_error)  # the body was still arriving
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_api_error)

@@ -6,6 +6,7 @@ batch sizes, and translated sentences and tokens.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Container
 
@@ -40,6 +41,9 @@ class Metrics:
         self.sentences = Counter("nmt_translated_sentences", "sentences translated", ["model"], registry=r)
         self.source_tokens = Counter("nmt_source_tokens", "source subwords translated", ["model"], registry=r)
         self.target_tokens = Counter("nmt_target_tokens", "target subwords produced", ["model"], registry=r)
+        self.worker_restarts = Counter(
+            "nmt_worker_restarts", "times the batching worker failed and was restarted", registry=r
+        )
 
     def observe_batch(self, stats: BatchStats) -> None:
         """Record one batch (the batcher's callback)."""
@@ -64,6 +68,8 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # deadlines run from here: the request's arrival, before its body is read
+        scope.setdefault("state", {})["arrived"] = asyncio.get_running_loop().time()
         route = scope["path"] if scope["path"] in self.routes else "other"
         status = 500
         started = time.perf_counter()

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def valid_unicode(text: str) -> str:
+    """`text` if it encodes as UTF-8; JSON escapes such as "\\ud800" can carry lone surrogates, which do not."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"not valid Unicode: a lone surrogate at character {err.start}") from None
+    return text
 
 
 class TranslateRequest(BaseModel):
     """`POST /v1/translate`: texts to translate and search options."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     texts: list[str] = Field(min_length=1, description="texts to translate; each may hold several sentences and lines")
     model: str | None = Field(None, description="model id, e.g. 'de-en'; optional when only one model is loaded")
@@ -16,6 +25,22 @@ class TranslateRequest(BaseModel):
     n_best: int = Field(1, ge=1, description="translations per text: the best plus n_best - 1 alternatives")
     return_scores: bool = Field(False, description="include the length-normalised log-probability")
     return_alignments: bool = Field(False, description="include attention weights per sentence")
+    api_key: str | None = Field(None, description="API key, when the server needs one (or a header)")
+
+    @field_validator("texts")
+    @classmethod
+    def _texts_are_unicode(cls, texts: list[str]) -> list[str]:
+        for i, text in enumerate(texts):
+            try:
+                valid_unicode(text)
+            except ValueError as err:
+                raise ValueError(f"text {i} is {err}") from None
+        return texts
+
+    @field_validator("model", "api_key")
+    @classmethod
+    def _is_unicode(cls, value: str | None) -> str | None:
+        return None if value is None else valid_unicode(value)
 
 
 class AlternativeOut(BaseModel):

@@ -32,6 +32,7 @@ class ServiceState:
         self.load_error: str | None = None
         self.draining = False
         self.in_flight = 0
+        self._drain_end: float | None = None  # event-loop time the drain must end by
         self._on_fatal = on_fatal
         self.batcher = Batcher(
             self._search,
@@ -40,18 +41,21 @@ class ServiceState:
             queue_limit=settings.queue_limit,
             batching=settings.batching,
             on_batch=self.metrics.observe_batch,
+            on_crash=lambda _: self.metrics.worker_restarts.inc(),
         )
         self.metrics.track_queue(lambda: self.batcher.queued)
         self.engine = Engine(self.batcher, self.metrics, settings.request_timeout_s)
 
     @property
     def status(self) -> str:
-        """loading, ready, draining or failed."""
+        """loading, ready, draining, failed, or worker-down (the batching worker is restarting)."""
         if self.load_error is not None:
             return "failed"
         if self.draining:
             return "draining"
-        return "ready" if self.registry is not None else "loading"
+        if self.registry is None:
+            return "loading"
+        return "ready" if self.batcher.healthy else "worker-down"
 
     def _search(
         self, model_id: str, sources: Sequence[Sequence[int]], options: SearchOptions
@@ -81,10 +85,12 @@ class ServiceState:
         log.info("ready: %s", ", ".join(self.registry.entries))
 
     async def drain(self, timeout_s: float) -> None:
-        """Refuse new work and wait (at most `timeout_s`) for in-flight requests to finish."""
+        """Refuse new work and wait for in-flight requests to finish, at most `timeout_s` after the first call."""
         self.draining = True
         loop = asyncio.get_running_loop()
-        end = loop.time() + timeout_s
+        if self._drain_end is None:
+            self._drain_end = loop.time() + timeout_s
+        end = self._drain_end
         while self.in_flight and loop.time() < end:
             await asyncio.sleep(0.02)
         if self.in_flight:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -67,6 +68,24 @@ class Progress:
                 }
             )
         self._reset()
+
+    def forget_after(self, step: int) -> None:
+        """Drop metrics.csv rows past `step`: on resume they will be logged again (atomic rewrite)."""
+        if not self.enabled or not self.csv_path.exists():
+            return
+        with open(self.csv_path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        kept = [r for r in rows if r.get("step", "").isdigit() and int(r["step"]) <= step]
+        if len(kept) == len(rows):
+            return
+        tmp = self.csv_path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            writer.writerows(kept)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.csv_path)
 
     def write(self, row: dict[str, object]) -> None:
         """Append one row to metrics.csv (header written once)."""

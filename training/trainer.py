@@ -110,14 +110,19 @@ class Trainer:
             (tc.out_dir / "config.yaml").write_text(
                 yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
             )
-        self.tokenizer = prepare_tokenizer(config, self.info.is_main, self.info)
-        self.train_data = self._load(read_parallel(config.data.train_src, config.data.train_tgt), "train")
-        if len(self.train_data) == 0:
-            raise DataError("no training pairs left after filtering")
-        self.valid_data: ParallelData | None = None
+        # read (and check) the data before sentencepiece trains on it: a missing file or files of
+        # different lengths are reported at once, in one line
+        train_texts = read_parallel(config.data.train_src, config.data.train_tgt)
         self.valid_texts: tuple[list[str], list[str]] = ([], [])
         if config.data.valid_src is not None and config.data.valid_tgt is not None:
             self.valid_texts = read_parallel(config.data.valid_src, config.data.valid_tgt)
+        self.tokenizer = prepare_tokenizer(config, self.info.is_main, self.info)
+        self.train_data = self._load(train_texts, "train")
+        del train_texts
+        if len(self.train_data) == 0:
+            raise DataError("no training pairs left after filtering")
+        self.valid_data: ParallelData | None = None
+        if config.data.valid_src is not None and config.data.valid_tgt is not None:
             self.valid_data = self._load(self.valid_texts, "valid", filter_lengths=False)
         self.model_config = config.model.build(self.tokenizer.src_vocab_size, self.tokenizer.tgt_vocab_size)
         torch.manual_seed(tc.seed)  # identical initial weights in every process
@@ -144,6 +149,7 @@ class Trainer:
         self._epoch_cache: tuple[int, list[list[int]]] = (0, [])
         self._resume()
         self.progress = Progress(tc.out_dir, tc.max_steps, tc.log_every, self.info.is_main, self.elapsed_before)
+        self.progress.forget_after(self.pos.step)  # rows a killed run logged past its last checkpoint
 
     def _load(self, lines: tuple[list[str], list[str]], name: str, filter_lengths: bool = True) -> ParallelData:
         src_lines, tgt_lines = lines

@@ -19,15 +19,25 @@ async def healthz() -> Status:
     return Status(status="ok")
 
 
-@router.get("/readyz", response_model=Status, responses={503: {"description": "loading, draining or failed"}})
+@router.get(
+    "/readyz",
+    response_model=Status,
+    responses={503: {"description": "loading, draining, failed, or the batching worker is restarting"}},
+)
 async def readyz(state: StateDep) -> Response:
-    """200 once every model is loaded and warmed up; 503 while loading, while draining, or after a failed load."""
+    """200 when the service can translate now: models loaded and warmed up, the batching worker running;
+    503 while loading or draining, after a failed load, or while the worker restarts."""
     status = state.status
     if status != "ready":
         body = {"status": status, "error": state.load_error or f"not ready: {status}"}
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
     assert state.registry is not None
     return JSONResponse({"status": status, "models": list(state.registry.entries)})
+
+
+# probes often use HEAD: the same answers, without a body (and not listed twice in the schema)
+router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)
 
 
 @router.get("/metrics", response_class=Response)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from service.deps import InFlight, StateDep, check_key, ready_registry, request_key, until_disconnected
+from service.deps import Authenticated, InFlight, StateDep, arrival, ready_registry, until_disconnected
 from service.detect import LANGUAGE_NAMES, detect_language
 from service.engine import TextResult
 from service.errors import ApiError
 from service.registry import ModelEntry, ModelRegistry
 from service.routes.v1 import check_texts, search_options
+from service.schemas import valid_unicode
 
 router = APIRouter(tags=["LibreTranslate compatible"])
 
@@ -47,6 +48,40 @@ class Detection(BaseModel):
     confidence: float
 
 
+class DetectParams(BaseModel):
+    """Parameters of `POST /detect` (JSON body, form or query string)."""
+
+    q: str | list[str] = Field(description="text, or texts, to identify")
+    api_key: str | None = Field(None, description="API key, when the server needs one")
+
+
+class TranslateParams(DetectParams):
+    """Parameters of `POST /translate` (JSON body, form or query string; a body value wins)."""
+
+    q: str | list[str] = Field(description="text, or a list of texts, to translate")
+    source: str = Field(description="source language code, or 'auto'")
+    target: str = Field(description="target language code")
+    format: Literal["text", "html"] = Field("text", description="only 'text' is supported")
+    alternatives: int = Field(0, ge=0, description="extra translations per text")
+
+
+def _openapi(params: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a route that reads its parameters itself: the same fields as body, form or query."""
+    schema = params.model_json_schema()
+    query = [
+        {"name": name, "in": "query", "required": False, "schema": field}
+        for name, field in schema["properties"].items()
+    ]
+    body = {"schema": schema}
+    return {
+        "parameters": query,
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": body, "application/x-www-form-urlencoded": body},
+        },
+    }
+
+
 async def read_params(request: Request) -> dict[str, Any]:
     """Parameters from the query string, then a JSON or form body (body values win)."""
     params: dict[str, Any] = {}
@@ -69,9 +104,18 @@ async def read_params(request: Request) -> dict[str, Any]:
                 data = json.loads(body)
             except (ValueError, UnicodeDecodeError):
                 raise ApiError(400, "request body is not valid JSON") from None
+            except RecursionError:
+                raise ApiError(400, "request body is nested too deeply") from None
             if not isinstance(data, dict):
                 raise ApiError(400, "request body must be a JSON object")
             params.update(data)
+    for key, value in params.items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    valid_unicode(text)
+                except ValueError as err:
+                    raise ApiError(400, f"Invalid request: {key} is {err}") from None
     return params
 
 
@@ -102,7 +146,7 @@ def _int_param(params: dict[str, Any], name: str, default: int) -> int:
         number = int(value)
         if isinstance(value, (float, bool)) or number < 0:
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ApiError(400, f"Invalid request: {name} must be a non-negative integer") from None
     return number
 
@@ -115,12 +159,12 @@ def _pair_model(registry: ModelRegistry, source: str, target: str) -> ModelEntry
     return entry
 
 
-@router.post("/translate", responses=ERRORS)
-async def translate(request: Request, state: StateDep, _: None = InFlight) -> dict[str, Any]:
+@router.post("/translate", responses=ERRORS, openapi_extra=_openapi(TranslateParams))
+async def translate(
+    request: Request, state: StateDep, _auth: None = Authenticated, _: None = InFlight
+) -> dict[str, Any]:
     """Translate `q` from `source` (or `auto`) to `target`; `alternatives` asks for extra translations."""
     params = await read_params(request)
-    key = params.get("api_key")
-    check_key(state, key if isinstance(key, str) and key else request_key(request))
     registry = ready_registry(state)
     texts, as_list = _text_list(params)
     source, target = _str_param(params, "source"), _str_param(params, "target")
@@ -148,7 +192,11 @@ async def translate(request: Request, state: StateDep, _: None = InFlight) -> di
     for i, lang in enumerate(sources):
         groups.setdefault(lang, []).append(i)
     entries = {lang: _pair_model(registry, lang, target) for lang in groups}
-    work = [state.engine.translate(entries[lang], [texts[i] for i in rows], options) for lang, rows in groups.items()]
+    arrived = arrival(request)
+    work = [
+        state.engine.translate(entries[lang], [texts[i] for i in rows], options, arrived)
+        for lang, rows in groups.items()
+    ]
     done = await until_disconnected(request, asyncio.gather(*work))
     results: list[TextResult | None] = [None] * len(texts)
     for rows, group in zip(groups.values(), done, strict=True):
@@ -176,12 +224,10 @@ async def languages(state: StateDep) -> list[Language]:
     return [Language(code=c, name=LANGUAGE_NAMES.get(c, c), targets=sorted(t)) for c, t in sorted(targets.items())]
 
 
-@router.post("/detect", response_model=list[Detection], responses=ERRORS)
-async def detect(request: Request, state: StateDep) -> list[Detection]:
+@router.post("/detect", response_model=list[Detection], responses=ERRORS, openapi_extra=_openapi(DetectParams))
+async def detect(request: Request, state: StateDep, _auth: None = Authenticated) -> list[Detection]:
     """Which loaded source language `q` is in, by counting function words (see service.detect)."""
     params = await read_params(request)
-    key = params.get("api_key")
-    check_key(state, key if isinstance(key, str) and key else request_key(request))
     registry = ready_registry(state)
     texts, _ = _text_list(params)
     ranked = detect_language(" ".join(texts), registry.source_languages())

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from nmt.search import SearchOptions
-from service.deps import InFlight, StateDep, check_key, ready_registry, request_key, until_disconnected
+from service.deps import Authenticated, InFlight, StateDep, arrival, ready_registry, until_disconnected
 from service.errors import ApiError
 from service.schemas import (
     AlignmentOut,
@@ -23,6 +23,7 @@ from service.settings import Settings
 router = APIRouter(prefix="/v1", tags=["translation"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "request body is not valid JSON"},
     401: {"description": "API key missing"},
     403: {"description": "API key invalid"},
     404: {"description": "unknown model"},
@@ -53,9 +54,10 @@ def search_options(settings: Settings, beam_size: int | None, n_best: int, align
 
 
 @router.post("/translate", response_model=TranslateResponse, response_model_exclude_none=True, responses=ERRORS)
-async def translate(body: TranslateRequest, request: Request, state: StateDep, _: None = InFlight) -> TranslateResponse:
+async def translate(
+    body: TranslateRequest, request: Request, state: StateDep, _auth: None = Authenticated, _: None = InFlight
+) -> TranslateResponse:
     """Translate texts; answers come in input order. Sentences and line breaks inside a text are kept."""
-    check_key(state, request_key(request))
     registry = ready_registry(state)
     try:
         entry = registry.get(body.model)
@@ -63,7 +65,7 @@ async def translate(body: TranslateRequest, request: Request, state: StateDep, _
         raise ApiError(404 if body.model else 422, str(err.args[0])) from None
     check_texts(body.texts, state.settings)
     options = search_options(state.settings, body.beam_size, body.n_best, body.return_alignments)
-    results = await until_disconnected(request, state.engine.translate(entry, body.texts, options))
+    results = await until_disconnected(request, state.engine.translate(entry, body.texts, options, arrival(request)))
     out = []
     for r in results:
         item = TranslationOut(text=r.text)

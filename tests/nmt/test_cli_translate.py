@@ -98,6 +98,7 @@ def test_nbest_jsonl_with_scores_and_alignments(
         (["--model", "/nonexistent/model"], "model directory /nonexistent/model does not exist"),
         (["--input", "/nonexistent/in.txt"], "/nonexistent/in.txt: no such file"),
         (["--output", "/nonexistent/dir/out.txt"], "cannot write"),
+        (["--output", "/tmp"], "/tmp: is a directory"),  # not the name of a temporary file
         (["--shard", "3/2"], "need 0 <= I < N"),
         (["--device", "cuda"], "no CUDA GPU"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -229,3 +230,79 @@ def test_cors_origins(make_client: Callable[..., TestClient]) -> None:
     assert r.headers["access-control-allow-origin"] == "https://app.example"
     r = client.options("/v1/translate", headers={**preflight, "Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in r.headers
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"texts": ["\\ud800"], "model": "de-en"}',  # a lone surrogate, written as a JSON escape
+        '{"texts": ["ok", "a \\udfff b"], "model": "de-en"}',
+        '{"texts": ["a"], "model": "\\ud800"}',
+        '{"texts": ["a"], "model": "de-en", "api_key": "\\ud800"}',
+        '{"texts": ["a"], "model": "de-en", "return_alignments": 0}',  # not a boolean
+        '{"texts": ["a"], "model": "de-en", "beam_size": 1e999}',
+        "[" * 100_000 + "]" * 100_000,
+    ],
+)
+def test_hostile_bodies_get_a_json_4xx_never_a_500(client: TestClient, raw: str) -> None:
+    r = client.post("/v1/translate", content=raw.encode(), headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500, r.text
+    assert isinstance(r.json()["error"], str)
+
+
+def test_api_key_in_query_or_body_and_authentication_before_validation(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(api_keys=["secret"])
+    body = {"texts": ["a"], "model": "de-en"}
+    assert client.post("/v1/translate", json=body, params={"api_key": "secret"}).status_code == 200
+    assert client.post("/v1/translate", json={**body, "api_key": "secret"}).status_code == 200
+    assert client.post("/v1/translate", json={**body, "api_key": "nope"}).status_code == 403
+    r = client.post("/v1/translate", json={})  # invalid, and no key: the schema is not for strangers
+    assert r.status_code == 401 and "texts" not in r.json()["error"]
+    r = client.post("/v1/translate", content=b'{"api_key": "\\ud800"}', headers={"content-type": "application/json"})
+    assert r.status_code == 403
+
+
+def test_health_routes_answer_head(client: TestClient) -> None:
+    for path in ("/healthz", "/readyz"):
+        r = client.head(path)
+        assert r.status_code == 200 and r.content == b""
+
+
+def test_openapi_describes_parameters_and_errors(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "400" in paths["/v1/translate"]["post"]["responses"]
+    for path, names in (("/translate", {"q", "source", "target", "format", "alternatives", "api_key"}),
+                        ("/detect", {"q", "api_key"})):  # fmt: skip
+        operation = paths[path]["post"]
+        assert {p["name"] for p in operation["parameters"]} == names
+        assert set(operation["requestBody"]["content"]) >= {"application/json", "application/x-www-form-urlencoded"}
+
+
+def test_a_worker_that_fails_is_restarted_and_readiness_says_so(make_client: Callable[..., TestClient]) -> None:
+    client = make_client()
+    state = client.app.state.service  # type: ignore[attr-defined]
+    batcher = state.batcher
+    real_execute = batcher._execute
+    failed = 0
+
+    async def broken_once(batch, loop):  # type: ignore[no-untyped-def]
+        nonlocal failed
+        if not failed:
+            failed += 1
+            raise RuntimeError("a bug in the worker")
+        await real_execute(batch, loop)
+
+    batcher._execute = broken_once
+    batcher.restart_delay_s = 0.5  # long enough to watch readiness turn false
+    body = {"texts": ["a b"], "model": "de-en"}
+    r = client.post("/v1/translate", json=body)
+    assert r.status_code == 500 and "server log" in r.json()["error"]
+    assert client.get("/readyz").status_code == 503  # cannot translate now: the worker is restarting
+    end = time.monotonic() + 5
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < end, "the worker did not come back"
+        time.sleep(0.02)
+    assert client.post("/v1/translate", json=body).status_code == 200
+    assert "nmt_worker_restarts_total 1.0" in client.get("/metrics").text

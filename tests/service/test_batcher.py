@@ -19,8 +19,11 @@ OPTS = SearchOptions(beam_size=2)
 class FakeSearch:
     """Reverses each source; records batches; can sleep, fail, or run out of memory."""
 
-    def __init__(self, delay: float = 0.0, oom_above: int | None = None, fail_on: int | None = None) -> None:
+    def __init__(
+        self, delay: float = 0.0, oom_above: int | None = None, fail_on: int | None = None, per_token: float = 0.0
+    ) -> None:
         self.delay = delay
+        self.per_token = per_token  # seconds per source token, like a real search
         self.oom_above = oom_above
         self.fail_on = fail_on
         self.batches: list[list[list[int]]] = []
@@ -36,7 +39,7 @@ class FakeSearch:
         if self.fail_on is not None and any(self.fail_on in s for s in sources):
             raise RuntimeError("boom")
         self.batches.append([list(s) for s in sources])
-        time.sleep(self.delay)
+        time.sleep(self.delay + self.per_token * sum(len(s) + 1 for s in sources))
         return [[Hypothesis(tokens=list(reversed(s)), score=-float(len(s)), log_prob=0.0)] for s in sources]
 
 
@@ -189,6 +192,97 @@ def test_out_of_memory_splits_the_batch() -> None:
         result = await b.submit("m", [[i, i + 1] for i in range(7)], OPTS, 10)
         assert tokens(result) == [[i + 1, i] for i in range(7)]
         assert all(len(batch) <= 2 for batch in fake.batches)
+        await b.stop()
+
+    run(main())
+
+
+def test_a_client_hanging_up_during_the_batching_wait_does_not_stop_the_worker() -> None:
+    """`curl --max-time 0.005`: the request leaves while the worker gathers; the worker must go on."""
+
+    async def main() -> None:
+        fake = FakeSearch()
+        b = await started(fake, max_wait_s=0.2)
+        for _ in range(3):
+            gone = asyncio.create_task(b.submit("m", [[1, 2]], OPTS, 10))
+            await asyncio.sleep(0.01)
+            gone.cancel()
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        assert b.healthy
+        assert tokens(await asyncio.wait_for(b.submit("m", [[3, 4]], OPTS, 10), 2)) == [[4, 3]]
+        assert fake.batches == [[[3, 4]]]  # nothing searched for the requests that left
+        await b.stop()
+
+    run(main())
+
+
+def test_a_failing_worker_is_restarted_counted_and_fails_only_its_batch() -> None:
+    async def main() -> None:
+        fake = FakeSearch()
+        crashes: list[BaseException] = []
+        b = Batcher(fake, max_wait_s=0.0, on_crash=crashes.append)
+        await b.start()
+        real_execute = b._execute
+        calls = 0
+
+        async def broken_once(batch, loop):  # type: ignore[no-untyped-def]
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("a bug in the worker")
+            await real_execute(batch, loop)
+
+        b._execute = broken_once  # type: ignore[method-assign]
+        with pytest.raises(BatchFailed):
+            await asyncio.wait_for(b.submit("m", [[1]], OPTS, 10), 2)
+        assert len(crashes) == 1 and "a bug" in str(crashes[0])
+        assert tokens(await asyncio.wait_for(b.submit("m", [[2, 3]], OPTS, 10), 2)) == [[3, 2]]
+        assert b.healthy
+        await b.stop()
+        assert not b.healthy
+
+    run(main())
+
+
+def test_the_deadline_counts_from_arrival() -> None:
+    async def main() -> None:
+        fake = FakeSearch(delay=0.2)
+        b = await started(fake, max_wait_s=0.0)
+        now = asyncio.get_running_loop().time()
+        with pytest.raises(DeadlineExceeded):
+            await b.submit("m", [[1]], OPTS, 1.0, arrived=now - 1.0)  # spent its time before reaching us
+        with pytest.raises(DeadlineExceeded):
+            await b.submit("m", [[1]], OPTS, 1.0, arrived=now - 0.9)  # 0.1 s left, the search takes 0.2
+        assert tokens(await b.submit("m", [[1]], OPTS, 1.0, arrived=now)) == [[1]]
+        await b.stop()
+
+    run(main())
+
+
+def test_under_a_tight_deadline_work_is_sized_to_what_can_still_be_answered() -> None:
+    """Goodput: 200 one-sentence requests (5 tokens) with 0.4 s deadlines and 2 ms per token of search.
+
+    At most 40 can be answered in 0.4 s. Searching all 200 at once (2 s) would answer none; the
+    batcher learns the speed, refuses at once what cannot make it, and never searches for a
+    request that expired.
+    """
+
+    async def main() -> None:
+        fake = FakeSearch(per_token=0.002)
+        b = await started(fake, max_wait_s=0.01)
+        await b.submit("m", [[1, 2, 3, 4]], OPTS, 5)  # one measured batch teaches the speed
+        fake.batches.clear()
+        results = await asyncio.gather(
+            *(b.submit("m", [[i % 7 + 1] * 4], OPTS, 0.4) for i in range(200)), return_exceptions=True
+        )
+        answered = sum(not isinstance(r, Exception) for r in results)
+        refused = sum(isinstance(r, Overloaded) for r in results)
+        expired = sum(isinstance(r, DeadlineExceeded) for r in results)
+        searched = sum(len(batch) for batch in fake.batches)
+        assert answered >= 25, (answered, refused, expired)
+        assert answered + refused + expired == 200
+        assert searched <= answered + 10  # hardly any search for a request that did not get its answer
         await b.stop()
 
     run(main())

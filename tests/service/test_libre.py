@@ -98,3 +98,35 @@ def test_api_key_parameter(make_client: Callable[..., TestClient]) -> None:
     assert client.post("/translate", data={**params, "api_key": "secret"}).status_code == 200
     assert client.post("/translate", params={**params, "api_key": "secret"}).status_code == 200
     assert client.post("/detect", json={"q": "a"}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/translate", '{"q": "\\ud800", "source": "de", "target": "en"}'),  # lone surrogates in every field
+        ("/translate", '{"q": ["a", "\\udc00"], "source": "de", "target": "en"}'),
+        ("/translate", '{"q": "a", "source": "\\ud800", "target": "en"}'),
+        ("/translate", '{"q": "a", "source": "de", "target": "\\ud800"}'),
+        ("/translate", '{"q": "a", "source": "de", "target": "en", "format": "\\ud800"}'),
+        ("/translate", '{"q": "a", "source": "de", "target": "en", "api_key": "\\ud800"}'),
+        ("/translate", '{"q": "a", "source": "de", "target": "en", "alternatives": 1e999}'),
+        ("/translate", '{"q": "a", "source": "de", "target": "en", "alternatives": -1e999}'),
+        ("/translate", "[" * 100_000 + "]" * 100_000),
+        ("/detect", "[" * 100_000 + "]" * 100_000),
+        ("/detect", '{"q": "\\ud800"}'),
+        ("/detect", '{"q": {"a": 1}}'),
+    ],
+)
+def test_hostile_parameters_get_a_json_400_never_a_500(client: TestClient, path: str, raw: str) -> None:
+    r = client.post(path, content=raw.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert isinstance(r.json()["error"], str)
+
+
+def test_surrogates_in_the_query_string_and_in_a_key(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(api_keys=["secret"])
+    r = client.post("/translate?q=a&source=de&target=en&api_key=%ED%A0%80")  # UTF-8 bytes of a surrogate
+    assert r.status_code == 403 and "error" in r.json()
+    raw = b'{"q": "a", "source": "de", "target": "en", "api_key": "\\ud800"}'
+    r = client.post("/translate", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 403

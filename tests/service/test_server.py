@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,41 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """An nmt-serve subprocess and its base URL."""
-
-    def __init__(self, models: Path, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "service.cli", "--models", str(models), "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, env={**os.environ, "NMT_DEVICE": "cpu", **env}, stderr=subprocess.PIPE,
-                                     text=True)  # fmt: skip
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(self.url + "/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("server not ready")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+from tests.service.server import Server
 
 
 @pytest.fixture
@@ -117,7 +82,7 @@ def test_a_model_that_fails_to_load_stops_the_server(tmp_path: Path) -> None:
     s = Server(tmp_path)
     try:
         assert s.proc.wait(60) == 1
-        assert "Traceback" not in s.proc.stderr.read()  # type: ignore[union-attr]
+        assert "Traceback" not in s.stderr()
     finally:
         s.stop()
 

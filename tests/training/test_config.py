@@ -68,3 +68,23 @@ def test_cli_reports_config_errors_in_one_line_and_exits_2(tmp_path: Path, capsy
     assert "train.lr" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()  # nothing was done
+
+
+def _data_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], src: Path, tgt: Path) -> str:
+    out = tmp_path / "run"
+    code = main(["--config", str(REFERENCE), f"data.train_src={src}", f"data.train_tgt={tgt}",
+                 f"data.valid_src={tgt}", f"data.valid_tgt={tgt}", f"train.out_dir={out}"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (out / "spm.model").exists()  # reported before sentencepiece spent any time
+    return err
+
+
+def test_missing_or_unparallel_data_is_one_line_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two, one = tmp_path / "two.txt", tmp_path / "one.txt"
+    two.write_text("a b\nc d\n")
+    one.write_text("x\n")
+    assert "missing.de: no such file" in _data_errors(tmp_path, capsys, tmp_path / "missing.de", one)
+    assert "has 2 lines but" in _data_errors(tmp_path, capsys, two, one)

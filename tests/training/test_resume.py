@@ -21,7 +21,7 @@ STEPS = 120
 
 def _write_config(tmp_path: Path, corpus: dict[str, tuple[Path, Path]], spm: Path, out: Path) -> Path:
     tree = reverse_config(
-        corpus, spm, out, max_steps=STEPS, valid_every=40, save_every=10, keep_checkpoints=2, threads=1
+        corpus, spm, out, max_steps=STEPS, valid_every=40, save_every=10, keep_checkpoints=2, threads=1, log_every=5
     )
     tree["model"].update(
         {"emb_size": 16, "enc_hidden": 16, "dec_hidden": 32, "enc_layers": 2, "dec_layers": 2, "dropout": 0.2}
@@ -54,8 +54,15 @@ def test_killed_run_resumes_to_the_same_weights(
 
     proc = _train(interrupted)
     deadline = time.monotonic() + 120
-    while not list_checkpoints(tmp_path / "interrupted") and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    metrics = tmp_path / "interrupted" / "metrics.csv"
+
+    def logged_past_a_checkpoint() -> bool:  # the worst moment: rows that the resumed run logs again
+        rows = metrics.read_text().splitlines()[1:] if metrics.exists() else []
+        checkpoints = list_checkpoints(tmp_path / "interrupted")
+        return bool(checkpoints and rows) and int(rows[-1].split(",")[0]) > checkpoints[-1][0]
+
+    while not logged_past_a_checkpoint() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
@@ -76,3 +83,10 @@ def test_killed_run_resumes_to_the_same_weights(
     for name in a:
         torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=0, msg=name)
     assert len(list_checkpoints(tmp_path / "interrupted")) == 2  # keep_checkpoints
+    # metrics.csv tells the same story as an uninterrupted run: no step twice
+    rows = (tmp_path / "interrupted" / "metrics.csv").read_text().splitlines()
+    steps = [(row.split(",")[0], row.split(",")[1]) for row in rows[1:]]
+    assert len(steps) == len(set(steps)), steps
+    assert steps == [
+        (r.split(",")[0], r.split(",")[1]) for r in (tmp_path / "straight" / "metrics.csv").read_text().splitlines()[1:]
+    ]
