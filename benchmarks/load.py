@@ -1,9 +1,17 @@
-"""Service load test: requests/s and latency percentiles with batching on and off, in one run.
+"""Service load test: requests/s and latency percentiles with batching on and off, in one run;
+then goodput under a tight deadline, and health-probe latency under load.
 
 Starts `nmt-serve` on a free port twice (NMT_BATCHING=true, then false), and for each
 concurrency level runs that many clients, each sending one sentence per request (taken in
 turn from a test set) for a fixed time. Prints one table with the throughput ratio of
 batching on over off, and counts every 5xx that is not a documented 503.
+
+The second table (`--goodput-clients`, default 96) runs that many clients against a server with
+the default deadline and one with `--tight-deadline` (1.5 s): goodput is 200 answers per second.
+A client that gets 503 (refused: it could not be answered in time) waits 100 ms before its next
+request, as a client honouring Retry-After would wait. Meanwhile a probe asks `/healthz` every
+50 ms; a third row repeats the default deadline with a pathological request halfway through
+(128 texts of 4,998 dots). The table gives the probes' worst and 99th-percentile latency.
 
     python benchmarks/load.py --models models --concurrency 1 8 32 128 --seconds 20
 """
@@ -36,7 +44,10 @@ class Result:
     seconds: float = 0.0
     latencies: list[float] | None = None
     overloaded: int = 0
+    expired: int = 0
     other_errors: int = 0
+    probes: list[float] | None = None  # /healthz latencies (s) during the level
+    pathological: str = ""  # status and seconds of the pathological request, if one was sent
 
     def percentile(self, q: float) -> float:
         """Latency percentile q (0-100) in ms."""
@@ -71,15 +82,24 @@ def start_server(models: Path, batching: bool, threads: int, extra_env: dict[str
     raise SystemExit("nmt-serve did not become ready")
 
 
-async def run_level(url: str, sentences: list[str], clients: int, seconds: float, beam: int) -> Result:
-    """`clients` concurrent loops of one-sentence requests for `seconds`.
+async def run_level(
+    url: str,
+    sentences: list[str],
+    clients: int,
+    seconds: float,
+    beam: int,
+    probe: bool = False,
+    pathological: bool = False,
+) -> Result:
+    """`clients` concurrent loops of one-sentence requests for `seconds`; with `probe`, health probes
+    every 50 ms; with `pathological`, one pathological request halfway.
 
     aiohttp, not httpx: on two cores httpx's async pool spent about 5 ms of CPU per request
     (190 req/s on /healthz at 32 clients, against 3,900 with aiohttp) and so measured itself.
     """
-    result = Result(latencies=[])
+    result = Result(latencies=[], probes=[])
     counter = iter(range(10**9))
-    connector = aiohttp.TCPConnector(limit=clients + 4)
+    connector = aiohttp.TCPConnector(limit=clients + 8)
     async with aiohttp.ClientSession(url, connector=connector, timeout=aiohttp.ClientTimeout(total=300)) as http:
         end = time.perf_counter() + seconds
 
@@ -96,13 +116,63 @@ async def run_level(url: str, sentences: list[str], clients: int, seconds: float
                     result.latencies.append(time.perf_counter() - start)
                 elif status == 503:
                     result.overloaded += 1
+                    await asyncio.sleep(0.1)
+                elif status == 504:
+                    result.expired += 1
                 else:
                     result.other_errors += 1
 
+        async def prober() -> None:
+            assert result.probes is not None
+            while time.perf_counter() < end:
+                start = time.perf_counter()
+                async with http.get("/healthz") as r:
+                    await r.read()
+                result.probes.append(time.perf_counter() - start)
+                await asyncio.sleep(0.05)
+
+        async def send_pathological() -> None:
+            await asyncio.sleep(seconds / 2)
+            start = time.perf_counter()
+            async with http.post("/v1/translate", json={"texts": ["." * 4998 + " a"] * 128}) as r:
+                await r.read()
+            result.pathological = f"{r.status} in {time.perf_counter() - start:.1f} s"
+
         started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
+        extra = ([prober()] if probe else []) + ([send_pathological()] if pathological else [])
+        await asyncio.gather(*(client() for _ in range(clients)), *extra)
         result.seconds = time.perf_counter() - started
     return result
+
+
+def goodput_table(args: argparse.Namespace, sentences: list[str]) -> None:
+    """Goodput with the default deadline and a tight one, and health probes, at `--goodput-clients`."""
+    rows = []
+    for deadline, pathological in ((30.0, False), (args.tight_deadline, False), (30.0, True)):
+        proc, url = start_server(args.models, True, args.threads, {"NMT_REQUEST_TIMEOUT_S": str(deadline)})
+        try:
+            asyncio.run(run_level(url, sentences, 4, 2.0, args.beam_size))  # warm-up
+            r = asyncio.run(
+                run_level(url, sentences, args.goodput_clients, args.seconds, args.beam_size, True, pathological)
+            )
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        rows.append((deadline, pathological, r))
+    print(f"\ngoodput, {args.goodput_clients} clients, beam {args.beam_size}, {args.seconds:g} s per row; "
+          "health probes every 50 ms\n")  # fmt: skip
+    print("| NMT_REQUEST_TIMEOUT_S | pathological request | goodput (200/s) | vs default | p50 ms | p99 ms | 503 | "
+          "504 | other | health p99 ms | health max ms |")  # fmt: skip
+    print("|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    base = rows[0][2].requests / rows[0][2].seconds
+    for deadline, pathological, r in rows:
+        probes = sorted(r.probes or [0.0])
+        p99 = 1000 * probes[min(len(probes) - 1, int(0.99 * len(probes)))]
+        rate = r.requests / r.seconds
+        sent = f"halfway: {r.pathological}" if pathological else "no"
+        print(f"| {deadline:g} | {sent} | {rate:.1f} | {rate / max(base, 1e-9):.2f}x | "
+              f"{r.percentile(50):.0f} | {r.percentile(99):.0f} | {r.overloaded} | {r.expired} | {r.other_errors} | "
+              f"{p99:.0f} | {1000 * probes[-1]:.0f} |")  # fmt: skip
 
 
 def main() -> None:
@@ -113,9 +183,15 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="duration of each level")
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--threads", type=int, default=2, help="torch threads of the server")
+    p.add_argument("--goodput-clients", type=int, default=96, help="clients of the goodput table (0: skip it)")
+    p.add_argument("--tight-deadline", type=float, default=1.5, help="NMT_REQUEST_TIMEOUT_S of the goodput table")
+    p.add_argument("--skip-batching-table", action="store_true", help="only the goodput table")
     args = p.parse_args()
     sentences = [line.strip() for line in args.src.read_text(encoding="utf-8").splitlines() if line.strip()]
     env = {"NMT_QUEUE_LIMIT": "100000", "NMT_REQUEST_TIMEOUT_S": "300"}
+    if args.skip_batching_table:
+        goodput_table(args, sentences)
+        return
     table: dict[tuple[bool, int], Result] = {}
     for batching in (True, False):
         proc, url = start_server(args.models, batching, args.threads, env)
@@ -142,6 +218,8 @@ def main() -> None:
                   f"{f'{ratio:.2f}x' if batching else ''} |")  # fmt: skip
     mean = statistics.fmean(r.percentile(50) for r in table.values())
     print(f"\n(mean p50 over cells: {mean:.0f} ms)")
+    if args.goodput_clients:
+        goodput_table(args, sentences)
 
 
 if __name__ == "__main__":

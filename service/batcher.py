@@ -81,22 +81,47 @@ class _Job:
 
 
 class CostModel:
-    """Seconds per source token of the recent batches of one key (an exponential moving average)."""
+    """How long a batch of n source tokens takes: seconds = fixed + per_token * n, fitted to recent batches.
 
-    SMOOTHING = 0.3
-    MARGIN = 1.25  # estimates err towards slower: a refused request is cheaper than an expired one
+    A batch's time is not proportional to its tokens: every decoder step has a fixed cost, so
+    small batches cost more per token. A single rate learnt from small batches would make
+    every estimate too slow, refuse work, keep batches small, and so feed itself. The fit is
+    least squares over the recent batches (older ones weigh less); until batches of different
+    sizes have been seen it falls back to a rate through the origin.
+    """
+
+    DECAY = 0.95  # weight of the previous batches against a new one
+    MARGIN = 1.1  # batch sizing errs a little towards slower
 
     def __init__(self) -> None:
-        self.per_token: float | None = None
+        self._w = self._x = self._xx = self._y = self._xy = 0.0
 
     def observe(self, tokens: int, seconds: float) -> None:
         """Learn from one batch that searched `tokens` source tokens in `seconds`."""
-        rate = seconds / max(tokens, 1)
-        self.per_token = rate if self.per_token is None else self.per_token + self.SMOOTHING * (rate - self.per_token)
+        d = self.DECAY
+        x = float(tokens)
+        self._w = d * self._w + 1
+        self._x = d * self._x + x
+        self._xx = d * self._xx + x * x
+        self._y = d * self._y + seconds
+        self._xy = d * self._xy + x * seconds
 
-    def estimate(self, tokens: int) -> float:
-        """Expected seconds for `tokens` source tokens; 0 until a batch has been measured."""
-        return 0.0 if self.per_token is None else self.MARGIN * self.per_token * tokens
+    def line(self) -> tuple[float, float]:
+        """(fixed seconds, seconds per token); (0, 0) before the first batch."""
+        if self._w == 0:
+            return 0.0, 0.0
+        spread = self._w * self._xx - self._x * self._x
+        if spread > 1e-6 * self._w * self._xx:  # batches of different sizes: fit both terms
+            per_token = (self._w * self._xy - self._x * self._y) / spread
+            fixed = (self._y - per_token * self._x) / self._w
+            if per_token > 0 and fixed >= 0:
+                return fixed, per_token
+        return 0.0, self._xy / max(self._xx, 1e-12)
+
+    def estimate(self, tokens: int, batches: int = 1) -> float:
+        """Expected seconds to search `tokens` source tokens in `batches` batches; 0 before any batch."""
+        fixed, per_token = self.line()
+        return batches * fixed + per_token * tokens
 
 
 @dataclass(frozen=True)
@@ -216,9 +241,8 @@ class Batcher:
         if self._queued and self._queued + len(sources) > self.queue_limit:
             raise Overloaded(f"queue full ({self._queued} sentences waiting)")
         key = (model_id, options)
-        ahead = sum(self._tokens_left(j) for j in self._pending)
-        own = sum(len(s) + 1 for s in sources)
-        if now + self._cost(key).estimate(ahead + own) > deadline:
+        work = sum(self._tokens_left(j) for j in self._pending) + sum(len(s) + 1 for s in sources)
+        if now + self._cost(key).estimate(work, batches=-(-work // self.batch_tokens)) > deadline:
             raise Overloaded(f"cannot be translated within {timeout_s:g} s behind the {self._queued} sentences queued")
         job = _Job(
             key=key,
@@ -322,7 +346,7 @@ class Batcher:
                 size = len(job.sources[job.next_index]) + 1
                 if batch and tokens + size > self.batch_tokens:
                     return batch
-                if batch and now + cost.estimate(tokens + size) > min(earliest, job.deadline):
+                if batch and now + cost.MARGIN * cost.estimate(tokens + size) > min(earliest, job.deadline):
                     return batch
                 earliest = min(earliest, job.deadline)
                 batch.append((job, job.next_index))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nmt.search import Hypothesis, SearchOptions
-from service.batcher import Batcher, BatchFailed, DeadlineExceeded, Overloaded
+from service.batcher import Batcher, BatchFailed, CostModel, DeadlineExceeded, Overloaded
 
 OPTS = SearchOptions(beam_size=2)
 
@@ -286,3 +286,16 @@ def test_under_a_tight_deadline_work_is_sized_to_what_can_still_be_answered() ->
         await b.stop()
 
     run(main())
+
+
+def test_the_cost_model_separates_fixed_and_per_token_time() -> None:
+    """Small batches cost more per token; a rate learnt from them must not make big ones look slow."""
+    cost = CostModel()
+    assert cost.estimate(1000) == 0.0  # nothing measured: no refusals
+    cost.observe(100, 0.2 + 0.001 * 100)
+    assert cost.estimate(100) == pytest.approx(0.3)  # one size seen: a rate through the origin
+    for tokens in (20, 500, 60, 1500, 10, 800):
+        cost.observe(tokens, 0.2 + 0.001 * tokens)
+    fixed, per_token = cost.line()
+    assert fixed == pytest.approx(0.2, rel=1e-6) and per_token == pytest.approx(0.001, rel=1e-6)
+    assert cost.estimate(2000, batches=2) == pytest.approx(2 * 0.2 + 2.0)
