@@ -48,7 +48,7 @@ model: install  ## reproduce models/de-en: the reference recipe for 2,000 steps,
 	    data.valid_src=$(DATA)/val.de data.valid_tgt=$(DATA)/val.en \
 	    train.max_steps=2000 train.valid_every=250
 	$(BIN)/nmt-average $(addprefix runs/multi30k_de_en/checkpoints/step_0000,1500 1750 2000) \
-	    --output models/de-en --dtype float16 --model-card models/de-en/MODEL_CARD.md
+	    --output models/de-en --dtype fp16 --model-card models/de-en/MODEL_CARD.md
 
 eval: install  ## greedy BLEU/chrF of the reference run on test_2016_flickr
 	$(BIN)/nmt-eval --model runs/multi30k_de_en/best --src $(DATA)/test_2016_flickr.de --ref $(DATA)/test_2016_flickr.en

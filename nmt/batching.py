@@ -12,6 +12,8 @@ import torch
 
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
+DEFAULT_BATCH_TOKENS = 4096  # padded source subwords per inference batch: nmt-translate, Translator, the service
+
 
 def source_ids(ids: Sequence[int]) -> list[int]:
     """Encoder input for subword ids: the ids then eos."""

@@ -8,40 +8,45 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, get_args
 
 from tqdm import tqdm
 
+from nmt.batching import DEFAULT_BATCH_TOKENS
+from nmt.dtypes import CHOICES
 from nmt.errors import NMTError
-from nmt.fileio import read_lines
+from nmt.fileio import atomic_writer, count_lines, read_lines, stream_lines
+from nmt.penalties import LengthPenalty
 from nmt.scoring import corpus_scores
 from nmt.search import SearchOptions
 from nmt.translator import LengthLimits, Translation, Translator
 
 
 def _add_model_options(parser: argparse.ArgumentParser, beam_default: int) -> None:
+    search, limits = SearchOptions(), LengthLimits()  # the defaults are the library's
     parser.add_argument("--model", required=True, type=Path, help="model directory")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"], help="fp16/bf16 need CUDA")
+    parser.add_argument("--dtype", default="fp32", choices=CHOICES, help="fp16/bf16 need CUDA")
     parser.add_argument("--quantize", choices=["int8"], help="int8 on x86 CPUs: faster, batch-invariant")
     parser.add_argument("--beam-size", type=int, default=beam_default, help=f"1 is greedy (default {beam_default})")
-    parser.add_argument("--length-penalty", default="average", choices=["none", "average", "gnmt"])
-    parser.add_argument("--alpha", type=float, default=0.6, help="exponent of the gnmt length penalty")
-    parser.add_argument("--min-length", type=int, default=0, help="fewest output subwords")
-    parser.add_argument("--no-repeat-ngram", type=int, default=0, help="block repeated n-grams of this size")
-    parser.add_argument("--max-length-ratio", type=float, default=1.5, help="output cap: ratio * source + extra")
-    parser.add_argument("--max-length-extra", type=int, default=10)
-    parser.add_argument("--max-length", type=int, default=256, help="hard cap on output subwords")
-    parser.add_argument("--max-source-length", type=int, default=400, help="longer sources are truncated")
-    parser.add_argument("--on-long-input", default="truncate", choices=["truncate", "reject"])
-    parser.add_argument("--batch-tokens", type=int, default=4096, help="padded source subwords per batch")
+    parser.add_argument("--length-penalty", default=search.length_penalty, choices=get_args(LengthPenalty))
+    parser.add_argument("--alpha", type=float, default=search.alpha, help="exponent of the gnmt length penalty")
+    parser.add_argument("--min-length", type=int, default=search.min_length, help="fewest output subwords")
+    parser.add_argument("--no-repeat-ngram", type=int, default=search.no_repeat_ngram,
+                        help="block repeated n-grams of this size")  # fmt: skip
+    parser.add_argument("--max-length-ratio", type=float, default=limits.ratio,
+                        help="output cap: ratio * source + extra")  # fmt: skip
+    parser.add_argument("--max-length-extra", type=int, default=limits.extra)
+    parser.add_argument("--max-length", type=int, default=limits.hard_cap, help="hard cap on output subwords")
+    parser.add_argument("--max-source-length", type=int, default=limits.max_source_tokens,
+                        help="longer sources are truncated")  # fmt: skip
+    parser.add_argument("--on-long-input", default=limits.on_long_input, choices=["truncate", "reject"])
+    parser.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS,
+                        help="padded source subwords per batch")  # fmt: skip
 
 
 def _build(args: argparse.Namespace, n_best: int = 1, alignments: bool = False) -> tuple[Translator, SearchOptions]:
@@ -93,38 +98,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def _binary_lines(path: Path | None) -> Iterator[bytes]:
-    if path is None:
-        yield from sys.stdin.buffer
-        return
-    try:
-        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
-            yield from handle
-    except FileNotFoundError:
-        raise NMTError(f"{path}: no such file") from None
-    except OSError as err:
-        raise NMTError(f"{path}: {err.strerror or err}") from None
-
-
-def count_lines(path: Path) -> int:
-    """Number of lines of a file (a last line without a newline counts)."""
-    return sum(1 for _ in _binary_lines(path))
-
-
-def read_text_lines(path: Path | None, start: int = 0, stop: int | None = None) -> Iterator[str]:
-    """Decoded lines [start, stop) of a file or stdin; a line that is not UTF-8 is an error naming it."""
-    name = str(path) if path else "stdin"
-    for number, raw in enumerate(_binary_lines(path)):
-        if number < start:
-            continue
-        if stop is not None and number >= stop:
-            return
-        try:
-            yield raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError:
-            raise NMTError(f"{name}: line {number + 1} is not UTF-8 text") from None
-
-
 def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
     chunk: list[str] = []
     for line in lines:
@@ -149,7 +122,7 @@ def _format(t: Translation, fmt: str) -> str:
 
 @contextlib.contextmanager
 def _output(path: Path | None) -> Iterator[IO[str]]:
-    """stdout, or a temporary file renamed onto `path` only when everything was written."""
+    """stdout, or a file written atomically: `path` appears only when everything was written."""
     if path is None:
         yield sys.stdout
         sys.stdout.flush()
@@ -157,20 +130,10 @@ def _output(path: Path | None) -> Iterator[IO[str]]:
     if path.is_dir():  # checked first: the rename at the end would fail, naming the temporary file
         raise NMTError(f"{path}: is a directory; --output takes a file name")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+        with atomic_writer(path) as handle:
+            yield handle
     except OSError as err:
         raise NMTError(f"{path}: cannot write: {err.strerror or err}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            yield handle
-        try:
-            os.replace(tmp, path)
-        except OSError as err:
-            raise NMTError(f"{path}: cannot write: {err.strerror or err}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def translate_main(argv: Sequence[str] | None = None) -> int:
@@ -195,7 +158,7 @@ def translate_main(argv: Sequence[str] | None = None) -> int:
         translator, options = _build(args, args.n_best, args.alignments)
         bar = tqdm(total=total, unit=" sent", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
         with _output(args.output) as out, bar:
-            for chunk in _chunks(read_text_lines(args.input, start, stop), max(args.chunk_lines, 1)):
+            for chunk in _chunks(stream_lines(args.input, start, stop), max(args.chunk_lines, 1)):
                 results = translator.translate(chunk, options, args.batch_tokens)
                 out.write("".join(_format(t, args.format) + "\n" for t in results))
                 out.flush()

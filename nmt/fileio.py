@@ -11,10 +11,11 @@ import contextlib
 import gzip
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from nmt.errors import InputError
 
@@ -28,14 +29,17 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the whole new one."""
+@contextlib.contextmanager
+def atomic_writer(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
+    """A file to stream into: on success it is fsynced and renamed onto `path`, on error removed.
+
+    The folder must exist. Readers see the old file or the whole new one, never a part.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -44,6 +48,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (creating its folder) so that readers see the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(path, binary=True) as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -96,3 +108,36 @@ def read_lines(path: Path) -> list[str]:
         raise InputError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except OSError as err:
         raise InputError(f"{path}: {err.strerror or err}") from None
+
+
+def _binary_lines(path: Path | None) -> Iterator[bytes]:
+    """Raw lines of a plain or gzipped file, or of stdin, streamed; errors name the file."""
+    if path is None:
+        yield from sys.stdin.buffer
+        return
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as handle:
+            yield from handle
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as err:
+        raise InputError(f"{path}: {err.strerror or err}") from None
+
+
+def count_lines(path: Path) -> int:
+    """Number of lines of a file (a last line without a newline counts)."""
+    return sum(1 for _ in _binary_lines(path))
+
+
+def stream_lines(path: Path | None, start: int = 0, stop: int | None = None) -> Iterator[str]:
+    """Decoded lines [start, stop) of a file or stdin, streamed; a line that is not UTF-8 is an error naming it."""
+    name = str(path) if path else "stdin"
+    for number, raw in enumerate(_binary_lines(path)):
+        if number < start:
+            continue
+        if stop is not None and number >= stop:
+            return
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise InputError(f"{name}: line {number + 1} is not UTF-8 text") from None

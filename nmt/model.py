@@ -19,7 +19,6 @@ class Bridge(nn.Module):
 
     def __init__(self, kind: str, enc_layers: int, dec_layers: int, memory_size: int, hidden: int, cell: str):
         super().__init__()
-        self.kind = kind
         self.enc_layers, self.dec_layers, self.hidden = enc_layers, dec_layers, hidden
         self.proj_h = nn.Linear(memory_size, hidden) if kind == "dense" else None
         self.proj_c = nn.Linear(memory_size, hidden) if kind == "dense" and cell == "lstm" else None

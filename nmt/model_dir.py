@@ -26,6 +26,7 @@ from safetensors.torch import save as save_safetensors
 
 import nmt
 from nmt.config import ModelConfig
+from nmt.dtypes import storage_name, to_torch
 from nmt.errors import ModelLoadError
 from nmt.fileio import atomic_directory
 from nmt.model import Seq2Seq, build_model
@@ -37,8 +38,6 @@ WEIGHTS_FILE = "model.safetensors"
 JOINT_SPM = "spm.model"
 SRC_SPM = "src.spm.model"
 TGT_SPM = "tgt.spm.model"
-
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 # format version N -> function turning a version-N config dict into a version-(N+1) one
 _UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -89,15 +88,14 @@ def save_model_dir(
     model: Seq2Seq,
     info: ModelInfo,
     tokenizer: Tokenizer,
-    dtype: str = "float32",
+    dtype: str = "fp32",
     extra_files: dict[str, bytes] | None = None,
 ) -> None:
     """Write a complete model directory at `path` atomically (weights stored in `dtype`)."""
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    torch_dtype = to_torch(dtype)
     shared = _shared_names(model)
     tensors = {
-        name: tensor.detach().to("cpu", _DTYPES[dtype]).contiguous()
+        name: tensor.detach().to("cpu", torch_dtype).contiguous()
         for name, tensor in model.state_dict().items()
         if name not in shared
     }
@@ -117,7 +115,7 @@ def save_model_dir(
         "model": info.model.to_dict(),
         "special_ids": vars(info.special_ids),
         "tokenizer": {"type": "sentencepiece", **spm_files},
-        "weights": {"file": WEIGHTS_FILE, "dtype": dtype, "sha256": hashlib.sha256(weights).hexdigest()},
+        "weights": {"file": WEIGHTS_FILE, "dtype": storage_name(dtype), "sha256": hashlib.sha256(weights).hexdigest()},
         "training": info.training,
         "metrics": info.metrics,
     }
@@ -158,7 +156,7 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def _info_from_config(config: dict[str, Any], where: Path) -> ModelInfo:
     try:
-        return ModelInfo(
+        info = ModelInfo(
             model=ModelConfig.from_dict(config["model"]),
             source_language=config["source_language"],
             target_language=config["target_language"],
@@ -169,6 +167,12 @@ def _info_from_config(config: dict[str, Any], where: Path) -> ModelInfo:
         )
     except (KeyError, TypeError, ValueError) as err:
         raise ModelLoadError(f"{where / CONFIG_FILE} is invalid: {err}") from err
+    if info.special_ids != SpecialIds():  # search and tokenizer use these ids; a model with others would mistranslate
+        raise ModelLoadError(
+            f"{where / CONFIG_FILE}: special ids {vars(info.special_ids)} differ from the ids this version uses, "
+            f"{vars(SpecialIds())}"
+        )
+    return info
 
 
 def _load_weights(path: Path, config: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -18,7 +18,9 @@ from typing import Literal
 
 import torch
 
-from nmt.batching import pad_batch, source_ids, token_batches
+from nmt.batching import DEFAULT_BATCH_TOKENS, pad_batch, source_ids, token_batches
+from nmt.device import resolve_device
+from nmt.dtypes import to_torch
 from nmt.errors import InputError
 from nmt.model import Seq2Seq
 from nmt.model_dir import ModelInfo, load_model_dir
@@ -27,8 +29,6 @@ from nmt.search import Hypothesis, SearchOptions, search
 from nmt.tokenizer import BOS_ID, EOS_ID, Tokenizer
 
 EOS_PIECE = "</s>"
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,17 +74,6 @@ def clean_text(text: str) -> str:
     return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).strip()
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when present else CPU; asking for CUDA without a GPU is an `InputError`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device cuda was asked for but no CUDA GPU is available")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise InputError(f"unknown device {name!r}: use cpu, cuda or auto")
-    return torch.device(name)
-
-
 class Translator:
     """Translate lists of texts with a loaded model: batched greedy or beam search."""
 
@@ -102,29 +91,29 @@ class Translator:
         self.device = torch.device(device)
         self.limits = limits or LengthLimits()
         self.options = options or SearchOptions()
-        self.info = info
+        # a model built in memory (tests, training) has no languages or metadata: an empty description
+        self.info = info or ModelInfo(model.config, source_language="", target_language="")
 
     @classmethod
     def from_dir(
         cls,
         path: Path | str,
         device: str = "auto",
-        dtype: str = "float32",
+        dtype: str = "fp32",
         quantize: str | None = None,
         limits: LengthLimits | None = None,
         options: SearchOptions | None = None,
     ) -> Translator:
         """Load a model directory for inference; fp16/bf16 need CUDA, int8 quantisation needs CPU."""
         dev = resolve_device(device)
-        if dtype not in DTYPES:
-            raise InputError(f"unknown dtype {dtype!r}: use fp32, fp16 or bf16")
-        if DTYPES[dtype] != torch.float32 and dev.type != "cuda":
+        torch_dtype = to_torch(dtype)
+        if torch_dtype != torch.float32 and dev.type != "cuda":
             raise InputError(f"dtype {dtype} needs a CUDA device; use fp32 (or --quantize int8) on CPU")
         if quantize not in (None, "int8"):
             raise InputError(f"unknown quantization {quantize!r}: only int8 is supported")
         if quantize and dev.type != "cpu":
             raise InputError("int8 quantization runs on CPU only; on CUDA use fp16 or bf16")
-        loaded = load_model_dir(Path(path), device=dev, dtype=DTYPES[dtype])
+        loaded = load_model_dir(Path(path), device=dev, dtype=torch_dtype)
         model = quantize_int8(loaded.model) if quantize else loaded.model
         return cls(model, loaded.tokenizer, dev, limits, options, loaded.info)
 
@@ -140,7 +129,10 @@ class Translator:
 
     @torch.inference_mode()
     def translate_ids(
-        self, sources: Sequence[Sequence[int]], options: SearchOptions | None = None, batch_tokens: int = 4096
+        self,
+        sources: Sequence[Sequence[int]],
+        options: SearchOptions | None = None,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
     ) -> list[list[Hypothesis]]:
         """n-best hypotheses for every id list, searched in length-sorted batches, in input order."""
         options = options or self.options
@@ -148,23 +140,20 @@ class Translator:
         results: list[list[Hypothesis]] = [empty] * len(sources)
         nonempty = [i for i, s in enumerate(sources) if s]
         lengths = [len(sources[i]) + 1 for i in nonempty]  # + eos
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            for batch in token_batches(lengths, batch_tokens):
-                rows = [nonempty[i] for i in batch]
-                src, src_len = pad_batch([source_ids(sources[r]) for r in rows], self.device)
-                limits = torch.tensor([self.limits.max_output(len(sources[r])) for r in rows])
-                state = self.model.encode(src, src_len)
-                found = search(self.model.step, state, limits, BOS_ID, EOS_ID, options)
-                for row, hyps in zip(rows, found, strict=True):
-                    results[row] = hyps
-        finally:
-            self.model.train(was_training)
+        if self.model.training:  # the model may be shared by concurrent searches: never flip its mode here
+            raise RuntimeError("Translator needs its model in eval mode (model.eval())")
+        for batch in token_batches(lengths, batch_tokens):
+            rows = [nonempty[i] for i in batch]
+            src, src_len = pad_batch([source_ids(sources[r]) for r in rows], self.device)
+            limits = torch.tensor([self.limits.max_output(len(sources[r])) for r in rows])
+            state = self.model.encode(src, src_len)
+            found = search(self.model.step, state, limits, BOS_ID, EOS_ID, options)
+            for row, hyps in zip(rows, found, strict=True):
+                results[row] = hyps
         return results
 
     def translate(
-        self, texts: Sequence[str], options: SearchOptions | None = None, batch_tokens: int = 4096
+        self, texts: Sequence[str], options: SearchOptions | None = None, batch_tokens: int = DEFAULT_BATCH_TOKENS
     ) -> list[Translation]:
         """Translate texts, answering in input order; see the module docstring for odd inputs."""
         options = options or self.options

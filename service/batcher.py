@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from nmt.batching import DEFAULT_BATCH_TOKENS
 from nmt.search import Hypothesis, SearchOptions
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class Batcher:
     def __init__(
         self,
         run: RunFn,
-        batch_tokens: int = 4096,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
         max_wait_s: float = 0.005,
         queue_limit: int = 2048,
         batching: bool = True,

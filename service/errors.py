@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from nmt.errors import InputError
 from service.batcher import BatchFailed, DeadlineExceeded, Overloaded
+from service.registry import ModelNotNamed, UnknownModel
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,13 @@ def describe_validation(err: RequestValidationError) -> tuple[int, str]:
 
 
 def map_exception(err: Exception) -> ApiError:
-    """The HTTP answer for a library or batcher error."""
+    """The HTTP answer for a library, registry or batcher error."""
     if isinstance(err, ApiError):
         return err
+    if isinstance(err, UnknownModel):
+        return ApiError(404, str(err))
+    if isinstance(err, ModelNotNamed):
+        return ApiError(422, str(err))
     if isinstance(err, Overloaded):
         return ApiError(503, f"overloaded: {err}; retry later", {"Retry-After": str(RETRY_AFTER_S)})
     if isinstance(err, DeadlineExceeded):
@@ -83,8 +88,10 @@ def map_exception(err: Exception) -> ApiError:
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through `error_response`."""
 
-    async def on_api_error(_: Request, err: Exception) -> JSONResponse:
+    async def on_api_error(request: Request, err: Exception) -> JSONResponse:
         api = map_exception(err)
+        if getattr(request.state, "libre", False) and api.status in (404, 422):
+            api = ApiError(400, api.message, api.headers)  # LibreTranslate's convention for client errors
         expected = (ApiError, Overloaded, DeadlineExceeded, BatchFailed, ClientGone, ClientDisconnect)
         if api.status >= 500 and not isinstance(err, expected):
             log.error("unexpected error", exc_info=err)
@@ -100,6 +107,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(err.status_code, message, getattr(err, "headers", None))
 
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(UnknownModel, on_api_error)
+    app.add_exception_handler(ModelNotNamed, on_api_error)
     app.add_exception_handler(InputError, on_api_error)
     app.add_exception_handler(Overloaded, on_api_error)
     app.add_exception_handler(DeadlineExceeded, on_api_error)

@@ -10,11 +10,20 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from nmt.device import resolve_device
 from nmt.errors import ModelLoadError
 from nmt.search import SearchOptions
-from nmt.translator import Translator, resolve_device
+from nmt.translator import Translator
 
 log = logging.getLogger(__name__)
+
+
+class UnknownModel(LookupError):
+    """No loaded model has the id a request named (404)."""
+
+
+class ModelNotNamed(LookupError):
+    """Several models are loaded and the request named none (422)."""
 
 
 @dataclass(frozen=True)
@@ -27,12 +36,10 @@ class ModelEntry:
 
     @property
     def source_language(self) -> str:
-        assert self.translator.info is not None
         return self.translator.info.source_language
 
     @property
     def target_language(self) -> str:
-        assert self.translator.info is not None
         return self.translator.info.target_language
 
     @property
@@ -68,7 +75,6 @@ class ModelRegistry:
         int8 = "int8" if quantize == "int8" and not on_cuda else None
         for path in paths:
             translator = Translator.from_dir(path, device=device, dtype=dtype, quantize=int8)
-            assert translator.info is not None
             model_id = translator.info.model_id
             if any(e.id == model_id for e in entries):
                 raise ModelLoadError(f"two model directories have the id {model_id!r}: rename one in its config.json")
@@ -78,13 +84,13 @@ class ModelRegistry:
         return cls(entries)
 
     def get(self, model_id: str | None) -> ModelEntry:
-        """The model named `model_id`, or the only one when it is None; KeyError with a message otherwise."""
+        """The model named `model_id`, or the only one when it is None; UnknownModel or ModelNotNamed otherwise."""
         if model_id is None:
             if len(self.entries) == 1:
                 return next(iter(self.entries.values()))
-            raise KeyError(f"several models are loaded; name one of: {', '.join(self.entries)}")
+            raise ModelNotNamed(f"several models are loaded; name one of: {', '.join(self.entries)}")
         if model_id not in self.entries:
-            raise KeyError(f"unknown model {model_id!r}; available: {', '.join(self.entries)}")
+            raise UnknownModel(f"unknown model {model_id!r}; available: {', '.join(self.entries)}")
         return self.entries[model_id]
 
     def for_pair(self, source: str, target: str) -> ModelEntry | None:

@@ -12,6 +12,9 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from nmt.batching import DEFAULT_BATCH_TOKENS
+from nmt.dtypes import ALIASES, DtypeName
+
 
 class Settings(BaseSettings):
     """Everything an operator can set; see the README's table."""
@@ -22,14 +25,14 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="port nmt-serve listens on")
     models_dir: Path = Field(Path("models"), description="directory whose subdirectories are model directories")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where models run")
-    dtype: Literal["fp32", "fp16", "bf16"] = Field("fp32", description="weights on CUDA (CPU always fp32)")
+    dtype: DtypeName = Field("fp32", description="weights on CUDA (CPU always fp32): fp32, fp16 or bf16")
     quantize: Literal["none", "int8"] = Field(
         "none", description="int8 on CPU: faster, same answers alone or batched (CUDA ignores it)"
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
     beam_size: int = Field(5, ge=1, le=16, description="default beam size")
     max_beam_size: int = Field(8, ge=1, le=64, description="largest beam a request may ask for")
-    batch_tokens: int = Field(4096, ge=64, description="source tokens per batched search")
+    batch_tokens: int = Field(DEFAULT_BATCH_TOKENS, ge=64, description="source tokens per batched search")
     max_wait_ms: float = Field(20.0, ge=0.0, le=10_000, description="longest a batch waits for batch-mates")
     batching: bool = Field(True, description="false: one request per search (for comparison)")
     queue_limit: int = Field(2048, ge=1, description="queued sentences before requests get 503")
@@ -44,6 +47,11 @@ class Settings(BaseSettings):
         default_factory=list, description="comma-separated origins allowed by CORS ('*' for any)"
     )
     drain_timeout_s: float = Field(30.0, ge=0.0, description="on SIGTERM, longest wait for in-flight requests")
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _dtype_spelling(cls, value: object) -> object:
+        return ALIASES.get(value, value) if isinstance(value, str) else value
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

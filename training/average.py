@@ -4,7 +4,7 @@ Averaging the last few checkpoints of a run (Vaswani et al., 2017; Marian's and 
 `average_checkpoints`) smooths the noise of the last updates and usually gains a little
 BLEU. With one input it converts a model directory, e.g. to fp16 for shipping:
 
-    nmt-average runs/x/checkpoints/step_0000{1000,1250,1500} --output models/de-en --dtype float16
+    nmt-average runs/x/checkpoints/step_0000{1000,1250,1500} --output models/de-en --dtype fp16
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from nmt.dtypes import CHOICES, dtype_name
 from nmt.errors import NMTError
 from nmt.model_dir import LoadedModel, load_model_dir, save_model_dir
 
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nmt-average", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", type=Path, help="model directories (checkpoints) to average")
     parser.add_argument("--output", type=Path, required=True, help="model directory to write")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--dtype", default="fp32", choices=CHOICES, help="weights dtype: fp32, fp16 or bf16")
     parser.add_argument("--model-card", type=Path, help="a MODEL_CARD.md to place in the output")
     args = parser.parse_args(argv)
     try:
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nmt-average: {err}", file=sys.stderr)
         return 1
     size = sum(f.stat().st_size for f in args.output.iterdir()) / 2**20
-    print(f"wrote {args.output} ({len(args.models)} checkpoint(s), {args.dtype}, {size:.1f} MiB)")
+    print(f"wrote {args.output} ({len(args.models)} checkpoint(s), {dtype_name(args.dtype)}, {size:.1f} MiB)")
     return 0
 
 

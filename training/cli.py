@@ -12,8 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
+from nmt.device import resolve_device
 from nmt.errors import NMTError
 from training import distributed as dist
 from training.config import ConfigError, load_config
@@ -40,7 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"nmt-train: {err}", file=sys.stderr)
         return 2
-    use_cuda = config.train.device == "cuda" or (config.train.device == "auto" and torch.cuda.is_available())
+    try:
+        use_cuda = resolve_device(config.train.device).type == "cuda"
+    except NMTError as err:
+        print(f"nmt-train: error: train.device: {err}", file=sys.stderr)
+        return 1
     info = dist.setup(use_cuda)
     logging.basicConfig(
         level=logging.INFO if info.is_main else logging.WARNING,

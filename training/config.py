@@ -7,13 +7,14 @@ to the directory the command runs in.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from nmt.config import ModelConfig
+from nmt.config import Bridge, Cell, ModelConfig
 
 
 class ConfigError(Exception):
@@ -56,20 +57,24 @@ class TokenizerConfig(_Section):
     character_coverage: float = Field(1.0, gt=0.0, le=1.0)
 
 
-class ModelSection(_Section):
-    """Architecture; vocabulary sizes come from the tokenizer."""
+# the architecture's defaults are the library's
+_MODEL: dict[str, Any] = {f.name: f.default for f in fields(ModelConfig)}
 
-    emb_size: int = Field(256, ge=1)
-    enc_hidden: int = Field(256, ge=1, description="per direction")
-    enc_layers: int = Field(2, ge=1)
-    dec_hidden: int = Field(512, ge=1)
-    dec_layers: int = Field(2, ge=1)
-    cell: Literal["lstm", "gru"] = "lstm"
-    dropout: float = Field(0.3, ge=0.0, lt=1.0)
-    input_feed: bool = True
-    bridge: Literal["dense", "zero"] = "dense"
-    tie_target_embeddings: bool = False
-    share_embeddings: bool = False
+
+class ModelSection(_Section):
+    """Architecture; vocabulary sizes come from the tokenizer. Defaults: `nmt.config.ModelConfig`'s."""
+
+    emb_size: int = Field(_MODEL["emb_size"], ge=1)
+    enc_hidden: int = Field(_MODEL["enc_hidden"], ge=1, description="per direction")
+    enc_layers: int = Field(_MODEL["enc_layers"], ge=1)
+    dec_hidden: int = Field(_MODEL["dec_hidden"], ge=1)
+    dec_layers: int = Field(_MODEL["dec_layers"], ge=1)
+    cell: Cell = _MODEL["cell"]
+    dropout: float = Field(_MODEL["dropout"], ge=0.0, lt=1.0)
+    input_feed: bool = _MODEL["input_feed"]
+    bridge: Bridge = _MODEL["bridge"]
+    tie_target_embeddings: bool = _MODEL["tie_target_embeddings"]
+    share_embeddings: bool = _MODEL["share_embeddings"]
 
     def build(self, src_vocab_size: int, tgt_vocab_size: int) -> ModelConfig:
         """The library's architecture value for these vocabulary sizes."""

@@ -22,6 +22,8 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 
 from nmt.batching import pad_batch, source_ids, target_io, token_batches
+from nmt.device import resolve_device
+from nmt.dtypes import to_torch
 from nmt.model import Seq2Seq, build_model
 from nmt.model_dir import ModelInfo, save_model_dir
 from nmt.scoring import corpus_bleu
@@ -96,9 +98,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, info: dist.DistInfo | None = None) -> None:
         self.config = config
         tc = config.train
-        use_cuda = tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available())
-        if tc.device == "cuda" and not torch.cuda.is_available():
-            raise DataError("train.device is cuda but no CUDA GPU is available")
+        use_cuda = resolve_device(tc.device).type == "cuda"
         self.info = info or dist.DistInfo()
         self.device = torch.device(f"cuda:{self.info.local_rank}" if use_cuda else "cpu")
         if tc.threads:
@@ -137,7 +137,7 @@ class Trainer:
         self.schedule = LRSchedule(
             tc.schedule, tc.lr, tc.warmup_steps, tc.plateau_factor, tc.plateau_patience, tc.min_lr
         )
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if use_cuda else None
+        self.amp_dtype = to_torch(tc.amp) if use_cuda and tc.amp != "none" else None
         if tc.amp != "none" and not use_cuda:
             log.warning("train.amp=%s applies on CUDA only; training in float32 on CPU", tc.amp)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None

@@ -12,18 +12,24 @@ import asyncio
 import json
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from service.deps import Authenticated, InFlight, StateDep, arrival, ready_registry, until_disconnected
 from service.detect import LANGUAGE_NAMES, detect_language
 from service.engine import TextResult
 from service.errors import ApiError
+from service.limits import check_texts, search_options
 from service.registry import ModelEntry, ModelRegistry
-from service.routes.v1 import check_texts, search_options
 from service.schemas import valid_unicode
 
-router = APIRouter(tags=["LibreTranslate compatible"])
+
+def _libre_errors(request: Request) -> None:
+    """LibreTranslate answers every client error with 400: `service.errors` reads this mark."""
+    request.state.libre = True
+
+
+router = APIRouter(tags=["LibreTranslate compatible"], dependencies=[Depends(_libre_errors)])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "bad or missing parameter, unsupported language pair or format"},
@@ -173,10 +179,7 @@ async def translate(
         raise ApiError(400, f"format {fmt} is not supported; use format=text")
     n_alt = _int_param(params, "alternatives", 0)
     check_texts(texts, state.settings)
-    try:
-        options = search_options(state.settings, None, n_alt + 1, alignments=False)
-    except ApiError as err:
-        raise ApiError(400, err.message) from None
+    options = search_options(state.settings, None, n_alt + 1, alignments=False)
 
     detected: list[tuple[str, float]] = []
     if source == "auto":

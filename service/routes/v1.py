@@ -6,9 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from nmt.search import SearchOptions
 from service.deps import Authenticated, InFlight, StateDep, arrival, ready_registry, until_disconnected
-from service.errors import ApiError
+from service.limits import check_texts, search_options
 from service.schemas import (
     AlignmentOut,
     AlternativeOut,
@@ -18,7 +17,6 @@ from service.schemas import (
     TranslateResponse,
     TranslationOut,
 )
-from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["translation"])
 
@@ -34,35 +32,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def check_texts(texts: list[str], settings: Settings) -> None:
-    """422 for more texts or longer texts than the server allows."""
-    if len(texts) > settings.max_texts:
-        raise ApiError(422, f"too many texts: {len(texts)} > NMT_MAX_TEXTS={settings.max_texts}")
-    for i, text in enumerate(texts):
-        if len(text) > settings.max_chars:
-            raise ApiError(422, f"text {i} has {len(text)} characters, over NMT_MAX_CHARS={settings.max_chars}")
-
-
-def search_options(settings: Settings, beam_size: int | None, n_best: int, alignments: bool) -> SearchOptions:
-    """Validated search options for one request (422 names the field)."""
-    beam = beam_size or max(settings.beam_size, n_best)
-    if beam > settings.max_beam_size:
-        raise ApiError(422, f"beam_size {beam} is over the server's limit NMT_MAX_BEAM_SIZE={settings.max_beam_size}")
-    if n_best > beam:
-        raise ApiError(422, f"n_best ({n_best}) must not exceed beam_size ({beam})")
-    return SearchOptions(beam_size=beam, n_best=n_best, return_attention=alignments)
-
-
 @router.post("/translate", response_model=TranslateResponse, response_model_exclude_none=True, responses=ERRORS)
 async def translate(
     body: TranslateRequest, request: Request, state: StateDep, _auth: None = Authenticated, _: None = InFlight
 ) -> TranslateResponse:
     """Translate texts; answers come in input order. Sentences and line breaks inside a text are kept."""
     registry = ready_registry(state)
-    try:
-        entry = registry.get(body.model)
-    except KeyError as err:
-        raise ApiError(404 if body.model else 422, str(err.args[0])) from None
+    entry = registry.get(body.model)
     check_texts(body.texts, state.settings)
     options = search_options(state.settings, body.beam_size, body.n_best, body.return_alignments)
     results = await until_disconnected(request, state.engine.translate(entry, body.texts, options, arrival(request)))
@@ -93,7 +69,7 @@ async def models(state: StateDep) -> ModelsResponse:
                 target_language=e.target_language,
                 parameters=e.parameters,
                 device=str(e.translator.device),
-                metrics=e.translator.info.metrics if e.translator.info else {},
+                metrics=e.translator.info.metrics,
             )
             for e in registry.entries.values()
         ]

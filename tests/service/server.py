@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -54,3 +56,14 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+@contextlib.contextmanager
+def running(models: Path, **env: str) -> Iterator[Server]:
+    """A ready server for the duration of the block, killed after it."""
+    server = Server(models, **env)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()

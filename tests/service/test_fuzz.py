@@ -17,19 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.service.server import Server
+from tests.service.server import Server, running
 
 EXAMPLES = 30  # per operation and mode: about 500 requests in all, a minute on 2 cores
 
 
 @pytest.fixture(scope="module")
 def fuzz_server(models_dir: Path) -> Iterator[Server]:
-    s = Server(models_dir, NMT_MAX_WAIT_MS="2")
-    try:
-        s.wait_ready()
+    with running(models_dir, NMT_MAX_WAIT_MS="2") as s:
         yield s
-    finally:
-        s.stop()
 
 
 def _operations(server: Server) -> list[schemathesis.schemas.APIOperation]:

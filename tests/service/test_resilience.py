@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.server import Server
+from tests.service.server import Server, running
 
 BODY = json.dumps({"texts": ["a b c d e"], "model": "de-en"}).encode()
 
@@ -41,12 +41,8 @@ def _health_seconds(server: Server) -> float:
 
 @pytest.fixture
 def server(models_dir: Path) -> Iterator[Server]:
-    s = Server(models_dir, NMT_MAX_WAIT_MS="20", NMT_DRAIN_TIMEOUT_S="2", NMT_REQUEST_TIMEOUT_S="10")
-    try:
-        s.wait_ready()
+    with running(models_dir, NMT_MAX_WAIT_MS="20", NMT_DRAIN_TIMEOUT_S="2", NMT_REQUEST_TIMEOUT_S="10") as s:
         yield s
-    finally:
-        s.stop()
 
 
 def test_a_disconnect_storm_leaves_the_server_serving_at_once(server: Server) -> None:
@@ -94,9 +90,7 @@ def test_stalled_uploads_and_clients_that_never_read_do_not_block_others(server:
 
 def test_a_pathological_request_neither_freezes_the_server_nor_outlives_its_deadline(models_dir: Path) -> None:
     """640 KB of runs of dots: segmented in linear time off the event loop; health answers meanwhile."""
-    s = Server(models_dir, NMT_REQUEST_TIMEOUT_S="4")
-    try:
-        s.wait_ready()
+    with running(models_dir, NMT_REQUEST_TIMEOUT_S="4") as s:
         body = {"texts": ["." * 4998 + " a"] * 128, "model": "de-en"}
         answer: dict[str, float | int] = {}
 
@@ -115,8 +109,6 @@ def test_a_pathological_request_neither_freezes_the_server_nor_outlives_its_dead
         assert answer["status"] in (200, 503, 504)
         assert answer["seconds"] < 4 + 1.5  # the deadline counts from arrival, preparation included
         assert probes and max(probes) < 0.5, probes
-    finally:
-        s.stop()
 
 
 def test_shutdown_is_bounded_by_the_drain_timeout_whatever_clients_do(server: Server) -> None:

@@ -15,17 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.server import Server
+from tests.service.server import Server, running
 
 
 @pytest.fixture
 def server(models_dir: Path) -> Iterator[Server]:
-    s = Server(models_dir, NMT_MAX_WAIT_MS="10")
-    try:
-        s.wait_ready()
+    with running(models_dir, NMT_MAX_WAIT_MS="10") as s:
         yield s
-    finally:
-        s.stop()
 
 
 def translate(url: str, text: str) -> str:

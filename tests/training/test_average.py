@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,12 @@ def test_one_input_converts_to_fp16_with_a_model_card(tmp_path: Path, tokenizer:
     a = write(tmp_path / "a", tokenizer, 0)
     card = tmp_path / "card.md"
     card.write_text("# card\n")
-    assert main([str(a), "--output", str(tmp_path / "half"), "--dtype", "float16", "--model-card", str(card)]) == 0
+    assert main([str(a), "--output", str(tmp_path / "half"), "--dtype", "fp16", "--model-card", str(card)]) == 0
     half = tmp_path / "half"
+    assert json.loads((half / "config.json").read_text())["weights"]["dtype"] == "float16"
+    assert main([str(a), "--output", str(tmp_path / "old"), "--dtype", "float16"]) == 0  # the old spelling
+    old = load_model_dir(tmp_path / "old").model.state_dict()
+    assert all(torch.equal(t, old[n]) for n, t in load_model_dir(half).model.state_dict().items())
     assert (half / "MODEL_CARD.md").read_text() == "# card\n"
     full_size, half_size = (a / "model.safetensors").stat().st_size, (half / "model.safetensors").stat().st_size
     assert half_size < 0.6 * full_size
