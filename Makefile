@@ -21,7 +21,7 @@ install: $(BIN)/nmt-train  ## virtual environment with the project and its dev t
 lint: install  ## ruff lint and format check, mypy type check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy nmt training service benchmarks
+	$(BIN)/mypy nmt training service jobs benchmarks
 
 test: lint  ## lint, then the whole test suite (CPU, a few minutes)
 	$(BIN)/python -m pytest

@@ -9,18 +9,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, get_args
+from typing import Any, get_args
 
 from tqdm import tqdm
 
 from nmt.batching import DEFAULT_BATCH_TOKENS
 from nmt.dtypes import CHOICES
 from nmt.errors import NMTError
-from nmt.fileio import atomic_writer, count_lines, read_lines, stream_lines
+from nmt.fileio import atomic_write_text, count_lines, read_lines, stream_lines
+from nmt.model_dir import read_config
 from nmt.penalties import LengthPenalty
+from nmt.resume import ResumableWriter, file_identity, resumable_output
 from nmt.scoring import corpus_scores
 from nmt.search import SearchOptions
 from nmt.translator import LengthLimits, Translation, Translator
@@ -121,19 +124,34 @@ def _format(t: Translation, fmt: str) -> str:
 
 
 @contextlib.contextmanager
-def _output(path: Path | None) -> Iterator[IO[str]]:
-    """stdout, or a file written atomically: `path` appears only when everything was written."""
-    if path is None:
-        yield sys.stdout
-        sys.stdout.flush()
-        return
+def _resumable(args: argparse.Namespace, start: int, stop: int | None) -> Iterator[ResumableWriter]:
+    """The --output file, continuing an interrupted run of the same command (see nmt.resume)."""
+    path: Path = args.output
     if path.is_dir():  # checked first: the rename at the end would fail, naming the temporary file
         raise NMTError(f"{path}: is a directory; --output takes a file name")
+    if args.input is None:
+        facts: dict[str, Any] = {"input": "stdin"}  # cannot be re-read: a rerun starts over
+        facts["run"] = os.getpid()
+    else:
+        facts = {"input": file_identity(args.input)}
+    config = read_config(args.model) if (args.model / "config.json").is_file() else {}
+    facts["model"] = {"path": str(args.model.resolve()), "weights": config.get("weights")}
+    ignored = {"input", "output", "model", "quiet"}
+    facts["options"] = {k: v for k, v in sorted(vars(args).items()) if k not in ignored}
+    facts["lines"] = [start, stop]
+
+    def say(message: str) -> None:
+        print(f"nmt-translate: {message}", file=sys.stderr)
+
     try:
-        with atomic_writer(path) as handle:
-            yield handle
-    except OSError as err:
+        with resumable_output(path, facts, say) as writer:
+            yield writer
+    except FileNotFoundError as err:
         raise NMTError(f"{path}: cannot write: {err.strerror or err}") from None
+    except OSError as err:
+        if err.filename and Path(err.filename).name.startswith(f".{path.name}."):
+            raise NMTError(f"{path}: cannot write: {err.strerror or err}") from None
+        raise
 
 
 def translate_main(argv: Sequence[str] | None = None) -> int:
@@ -157,11 +175,21 @@ def translate_main(argv: Sequence[str] | None = None) -> int:
             total = count_lines(args.input)
         translator, options = _build(args, args.n_best, args.alignments)
         bar = tqdm(total=total, unit=" sent", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
-        with _output(args.output) as out, bar:
-            for chunk in _chunks(stream_lines(args.input, start, stop), max(args.chunk_lines, 1)):
+        size = max(args.chunk_lines, 1)
+        if args.output is None:
+            with bar:
+                for chunk in _chunks(stream_lines(args.input, start, stop), size):
+                    results = translator.translate(chunk, options, args.batch_tokens)
+                    sys.stdout.write("".join(_format(t, args.format) + "\n" for t in results))
+                    sys.stdout.flush()
+                    bar.update(len(chunk))
+            return 0
+        with _resumable(args, start, stop) as out, bar:
+            bar.update(out.lines_done)
+            for chunk in _chunks(stream_lines(args.input, start + out.lines_done, stop), size):
                 results = translator.translate(chunk, options, args.batch_tokens)
                 out.write("".join(_format(t, args.format) + "\n" for t in results))
-                out.flush()
+                out.commit(len(chunk))
                 bar.update(len(chunk))
     except NMTError as err:
         print(f"nmt-translate: error: {err}", file=sys.stderr)
@@ -203,7 +231,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         hypotheses = [t.text for t in translator.translate(sources, options, args.batch_tokens)]
         if args.output:
             try:
-                args.output.write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
+                atomic_write_text(args.output, "".join(h + "\n" for h in hypotheses))
             except OSError as err:
                 raise NMTError(f"{args.output}: cannot write: {err.strerror or err}") from err
         scores = corpus_scores(hypotheses, references)

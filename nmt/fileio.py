@@ -20,7 +20,8 @@ from typing import IO, Any
 from nmt.errors import InputError
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or new file in `path` durable (where the filesystem allows)."""
     with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -47,7 +48,7 @@ def atomic_writer(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -75,13 +76,13 @@ def atomic_directory(path: Path) -> Iterator[Path]:
             if child.is_file():
                 with open(child, "rb") as handle:
                     os.fsync(handle.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.service.server import free_port
+from training.trainer import TrainResult
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = [ROOT / "docker" / "Dockerfile", ROOT / "docker" / "Dockerfile.cuda"]
@@ -65,7 +67,7 @@ def test_compose_file_matches_the_compose_schema() -> None:
 def test_kubernetes_manifests_match_their_schemas() -> None:
     manifests = sorted((ROOT / "docker" / "k8s").glob("*.yaml"))
     assert {m.name for m in manifests} >= {"deployment.yaml", "deployment-gpu.yaml", "service.yaml", "hpa.yaml",
-                                           "configmap.yaml"}  # fmt: skip
+                                           "configmap.yaml", "translate-job.yaml"}  # fmt: skip
     r = subprocess.run([tool("kubernetes-validate"), "--strict", *map(str, manifests)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -116,3 +118,44 @@ def test_the_image_entrypoint_serves_outside_docker(tmp_path: Path, models_dir: 
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
+
+
+def _jobs() -> list[dict]:
+    return [doc for doc in yaml.safe_load_all((ROOT / "docker" / "k8s" / "translate-job.yaml").read_text()) if doc]
+
+
+def test_translate_jobs_are_indexed_with_retries_per_index() -> None:
+    for job in _jobs():
+        spec = job["spec"]
+        assert spec["completionMode"] == "Indexed" and spec["backoffLimitPerIndex"] >= 1
+        container = spec["template"]["spec"]["containers"][0]
+        shards = next(e["value"] for e in container["env"] if e["name"] == "SHARDS")
+        assert int(shards) == spec["completions"], "SHARDS must equal completions"
+        assert spec["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_the_translate_job_command_run_per_index_joins_to_the_whole_translation(
+    tmp_path: Path, reverse_model: TrainResult
+) -> None:
+    """The CPU job's exact command, once per JOB_COMPLETION_INDEX, with /data and /models remapped."""
+    job = _jobs()[0]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    data = tmp_path / "data"
+    (data / "in").mkdir(parents=True)
+    lines = [" ".join("abcdefghijkl"[(i + j) % 12] for j in range(3 + i % 5)) for i in range(50)]
+    (data / "in" / "input.txt").write_text("".join(line + "\n" for line in lines))
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "de-en").symlink_to(reverse_model.model_dir)
+    script = container["command"][2].replace("/data", str(data)).replace("/models", str(models))
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.update({e["name"]: e["value"] for e in container["env"]})
+    for index in range(job["spec"]["completions"]):
+        r = subprocess.run([*container["command"][:2], script], env={**env, "JOB_COMPLETION_INDEX": str(index)},
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    parts = [data / "out" / f"part.{i}" for i in range(job["spec"]["completions"])]
+    joined = "".join(p.read_text() for p in parts)
+    whole = subprocess.run([tool("nmt-translate"), "--model", str(models / "de-en"), "--quantize", "int8", "--quiet"],
+                           input="".join(line + "\n" for line in lines), capture_output=True, text=True)  # fmt: skip
+    assert joined == whole.stdout and len(joined.splitlines()) == 50

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,54 @@ def test_non_utf8_input_names_the_line(model: str, tmp_path: Path) -> None:
 def test_nbest_needs_jsonl(model: str) -> None:
     proc = _run("--model", model, "--n-best", "2", stdin="a\n")
     assert proc.returncode == 2 and "--format jsonl" in proc.stderr
+
+
+def _big_input(tmp_path: Path, lines: int) -> Path:
+    path = tmp_path / "big.txt"
+    path.write_text("".join(" ".join("abcdefghijkl"[(i * 5 + j) % 12] for j in range(4 + i % 9)) + "\n"
+                            for i in range(lines)), encoding="utf-8")  # fmt: skip
+    return path
+
+
+def test_a_killed_run_resumes_where_it_stopped_and_writes_the_same_bytes(model: str, tmp_path: Path) -> None:
+    """SIGKILL half-way, run the same command again: it continues, and the output equals an uninterrupted run."""
+    source = _big_input(tmp_path, 3000)
+    common = ["--model", model, "--input", str(source), "--chunk-lines", "100", "--format", "jsonl", "--quiet"]
+    started = time.monotonic()
+    assert _run(*common, "--output", str(tmp_path / "straight.jsonl")).returncode == 0
+    full = time.monotonic() - started
+
+    out = tmp_path / "resumed.jsonl"
+    record = tmp_path / ".resumed.jsonl.progress.json"
+    proc = subprocess.Popen([TRANSLATE, *common, "--output", str(out)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill once well over half the lines are durable
+        if record.exists() and json.loads(record.read_text() or "{}").get("lines_done", 0) >= 1800:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not out.exists()  # only complete output ever appears under its name
+
+    started = time.monotonic()
+    again = _run(*common, "--output", str(out))
+    rerun = time.monotonic() - started
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stderr
+    assert out.read_bytes() == (tmp_path / "straight.jsonl").read_bytes()
+    assert not record.exists() and not (tmp_path / ".resumed.jsonl.partial").exists()
+    assert rerun < 0.8 * full, (rerun, full)
+
+
+def test_a_changed_input_or_option_starts_over_with_a_message(model: str, tmp_path: Path) -> None:
+    source = _big_input(tmp_path, 300)
+    out = tmp_path / "out.txt"
+    partial, record = tmp_path / ".out.txt.partial", tmp_path / ".out.txt.progress.json"
+    # what a run killed after 100 lines leaves behind, for other options
+    partial.write_text("x\n" * 100)
+    record.write_text(json.dumps({"fingerprint": "another run", "lines_done": 100, "bytes_done": 200}))
+    r = _run("--model", model, "--input", str(source), "--output", str(out), "--chunk-lines", "100", "--quiet")
+    assert r.returncode == 0 and "starting over" in r.stderr
+    straight = _run("--model", model, "--input", str(source), "--quiet")
+    assert out.read_text() == straight.stdout

@@ -1,0 +1,146 @@
+"""`nmt-ray-translate`: translate text files on a Ray cluster with Ray Data (`pip install nmt[ray]`).
+
+Every line of every input file becomes a row; `map_batches` sends batches of rows to a pool of
+actors, each of which loads the model once (on a CPU, or on a GPU with `--gpus-per-actor`), and
+the driver writes each file's translations, in the file's line order, to a file of the same
+name under `--output-dir` (written atomically: it appears only when complete). One output line
+per input line, as `nmt-translate` gives, with the same options.
+
+    nmt-ray-translate --model models/de-en --output-dir out/ data/*.txt --actors 4
+    # on an existing cluster: RAY_ADDRESS=ray://head:10001 nmt-ray-translate ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from nmt.batching import DEFAULT_BATCH_TOKENS
+from nmt.errors import NMTError
+from nmt.fileio import atomic_writer
+from nmt.model_dir import read_config
+from nmt.search import SearchOptions
+from nmt.translator import Translator
+
+
+class TranslateBatch:
+    """A Ray Data actor: loads the model once, then translates batches of rows {"text": [...]}."""
+
+    def __init__(self, model: str, device: str, quantize: str | None, beam_size: int, batch_tokens: int) -> None:
+        self.translator = Translator.from_dir(model, device=device, quantize=quantize)
+        self.options = SearchOptions(beam_size=beam_size)
+        self.batch_tokens = batch_tokens
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        texts = [str(t) for t in batch["text"]]
+        results = self.translator.translate(texts, self.options, self.batch_tokens)
+        return {"path": batch["path"], "translation": np.array([r.text for r in results], dtype=object)}
+
+
+def check_inputs(inputs: Sequence[Path], model: Path) -> None:
+    """NMTError for what would otherwise fail inside the cluster: missing files, colliding names, the model."""
+    names = [p.name for p in inputs]
+    if len(set(names)) != len(names):
+        raise NMTError("two inputs have the same file name: their outputs would collide")
+    for path in inputs:
+        if not path.is_file():
+            raise NMTError(f"{path}: no such file")
+    read_config(model)  # a missing or broken model directory, with the library's message
+
+
+def translate_files(
+    inputs: Sequence[Path],
+    output_dir: Path,
+    model: Path,
+    actors: int = 2,
+    gpus_per_actor: float = 0.0,
+    cpus_per_actor: float = 1.0,
+    batch_size: int = 256,
+    beam_size: int = 5,
+    quantize: str | None = None,
+    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+) -> dict[Path, int]:
+    """Translate `inputs` into `output_dir/<name>` on the running Ray cluster; lines written per output.
+
+    The actors take `actors * cpus_per_actor` of the cluster's CPUs; leave at least one free for
+    Ray Data's read tasks, or the pipeline waits for ever.
+    """
+    import ray
+
+    check_inputs(inputs, model)
+    names = [p.name for p in inputs]
+    ray.data.DataContext.get_current().execution_options.preserve_order = True  # each file's line order
+    resolved = [str(p.resolve()) for p in inputs]
+    dataset = ray.data.read_text(resolved, drop_empty_lines=False, include_paths=True)
+    translated = dataset.map_batches(
+        TranslateBatch,
+        fn_constructor_kwargs={
+            "model": str(model.resolve()),
+            "device": "cuda" if gpus_per_actor else "cpu",
+            "quantize": quantize,
+            "beam_size": beam_size,
+            "batch_tokens": batch_tokens,
+        },
+        concurrency=actors,
+        batch_size=batch_size,
+        num_cpus=cpus_per_actor,
+        num_gpus=gpus_per_actor or None,
+        batch_format="numpy",
+    )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    counts = {output_dir / name: 0 for name in names}
+    outputs = {path: output_dir / name for path, name in zip(resolved, names, strict=True)}
+    with contextlib.ExitStack() as stack:
+        files: dict[str, IO[Any]] = {p: stack.enter_context(atomic_writer(outputs[p])) for p in resolved}
+        for row in translated.iter_rows():
+            files[row["path"]].write(str(row["translation"]) + "\n")
+            counts[outputs[row["path"]]] += 1
+    return counts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `nmt-ray-translate`; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="nmt-ray-translate", description=__doc__.splitlines()[0])
+    parser.add_argument("inputs", nargs="+", type=Path, help="plain UTF-8 text files, one sentence per line")
+    parser.add_argument("--model", required=True, type=Path, help="model directory")
+    parser.add_argument("--output-dir", required=True, type=Path, help="one output file per input, same name")
+    parser.add_argument("--actors", type=int, default=2, help="model replicas (actors)")
+    parser.add_argument("--gpus-per-actor", type=float, default=0.0, help="0: CPU actors")
+    parser.add_argument("--cpus-per-actor", type=float, default=1.0, help="leave a CPU free for reading")
+    parser.add_argument("--batch-size", type=int, default=256, help="lines per batch sent to an actor")
+    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--quantize", choices=["int8"], help="int8 on x86 CPU actors")
+    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local instance)")
+    args = parser.parse_args(argv)
+    try:
+        import ray
+    except ImportError:
+        print("nmt-ray-translate: Ray is not installed: pip install 'nmt[ray]'", file=sys.stderr)
+        return 1
+    try:
+        check_inputs(args.inputs, args.model)
+    except NMTError as err:
+        print(f"nmt-ray-translate: error: {err}", file=sys.stderr)
+        return 1
+    ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
+    try:
+        counts = translate_files(args.inputs, args.output_dir, args.model, args.actors, args.gpus_per_actor,
+                                 args.cpus_per_actor, args.batch_size, args.beam_size, args.quantize)  # fmt: skip
+    except NMTError as err:
+        print(f"nmt-ray-translate: error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        ray.shutdown()
+    for path, lines in counts.items():
+        print(f"{path}: {lines} lines")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

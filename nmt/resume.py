@@ -1,0 +1,104 @@
+"""Output that survives a kill: durable chunks, a progress record beside them, and a final rename.
+
+`nmt-translate --output OUT` writes `.OUT.partial` chunk by chunk; after each chunk the file is
+fsynced and `.OUT.progress.json` is replaced atomically with how many input lines and output
+bytes are durable, and a fingerprint of everything that decides the output (input, model,
+options). Run again, the same command truncates the partial file to the recorded bytes (a chunk
+written after the last record is dropped) and continues from the recorded line, so the finished
+file is byte for byte what an uninterrupted run writes. A different fingerprint starts over,
+with a message. `OUT` itself appears only when the whole output is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from nmt.fileio import atomic_write_text, fsync_dir
+
+_PROBE_BYTES = 1 << 20  # an input is recognised by its size, mtime and the hash of its first MiB
+
+
+def file_identity(path: Path) -> dict[str, Any]:
+    """What identifies an input file's content cheaply, however large it is."""
+    stat = path.stat()
+    with open(path, "rb") as handle:
+        head = hashlib.sha256(handle.read(_PROBE_BYTES)).hexdigest()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "head": head}
+
+
+def fingerprint(facts: dict[str, Any]) -> str:
+    """A short hash of JSON-able facts."""
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+@dataclass
+class ResumableWriter:
+    """The partial output file, opened at its last durable point; `commit` after each chunk."""
+
+    handle: IO[bytes]
+    record: Path
+    fingerprint: str
+    lines_done: int
+    bytes_done: int
+
+    def write(self, text: str) -> None:
+        """Output text (not durable until `commit`)."""
+        data = text.encode("utf-8")
+        self.handle.write(data)
+        self.bytes_done += len(data)
+
+    def commit(self, lines: int) -> None:
+        """Make what was written durable and record that `lines` more input lines are done."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.lines_done += lines
+        state = {"fingerprint": self.fingerprint, "lines_done": self.lines_done, "bytes_done": self.bytes_done}
+        atomic_write_text(self.record, json.dumps(state) + "\n")
+
+
+def _paths(path: Path) -> tuple[Path, Path]:
+    return path.with_name(f".{path.name}.partial"), path.with_name(f".{path.name}.progress.json")
+
+
+@contextmanager
+def resumable_output(path: Path, facts: dict[str, Any], say: Any = print) -> Iterator[ResumableWriter]:
+    """A writer that continues an interrupted run with the same `facts`, or starts afresh.
+
+    On success the partial file becomes `path` and the record is removed; on an error both stay,
+    for the next run to continue from. `say` reports a resume or a restart.
+    """
+    partial, record = _paths(path)
+    key = fingerprint(facts)
+    lines_done = bytes_done = 0
+    if record.exists():
+        try:
+            state = json.loads(record.read_text(encoding="utf-8"))
+            same = state.get("fingerprint") == key and partial.exists()
+            if same and partial.stat().st_size >= int(state["bytes_done"]):
+                lines_done, bytes_done = int(state["lines_done"]), int(state["bytes_done"])
+                say(f"resuming {path} at input line {lines_done + 1} (an earlier run was interrupted)")
+            else:
+                say(f"the input, model or options changed since an interrupted run of {path}: starting over")
+        except (ValueError, KeyError, TypeError):
+            say(f"{record} is unreadable: starting {path} over")
+    mode = "r+b" if bytes_done else "wb"
+    with open(partial, mode) as handle:
+        handle.truncate(bytes_done)
+        handle.seek(bytes_done)
+        writer = ResumableWriter(handle, record, key, lines_done, bytes_done)
+        if not bytes_done:
+            writer.commit(0)
+        yield writer
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+    with suppress(FileNotFoundError):
+        record.unlink()
+    fsync_dir(path.parent)
