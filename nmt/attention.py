@@ -46,18 +46,6 @@ def _vector_bits(width: int) -> int:
     return (_EXACT_BITS - math.ceil(math.log2(max(width, 2)))) // 2
 
 
-def _to_grid(x: torch.Tensor, bits: int, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """x as float64 integers of at most `bits` bits times a power-of-two scale taken over `dims`.
-
-    The scale comes from the largest |value| over `dims` only, so a row's grid never looks at
-    other rows; scaling by a power of two is exact, rounding is half-to-even.
-    """
-    x = x.double()
-    _, exponent = torch.frexp(x.abs().amax(dim=dims, keepdim=True))  # peak < 2**exponent
-    scale = torch.ldexp(torch.ones(exponent.shape, dtype=torch.float64, device=x.device), exponent - bits)
-    return torch.round(x / scale), scale
-
-
 @dataclass(frozen=True)
 class GridMemory:
     """Encoder memory on an integer grid, computed once per batch: memory ~= values * scale.
@@ -70,9 +58,16 @@ class GridMemory:
 
     @classmethod
     def of(cls, memory: torch.Tensor) -> GridMemory:
-        """The grid of memory (B, S, H); padding rows must be 0 (they are, from the encoders)."""
-        values, scale = _to_grid(memory, _vector_bits(memory.size(-1)), dims=(1, 2))
-        return cls(values, scale)
+        """The grid of memory (B, S, H); padding rows must be 0 (they are, from the encoders).
+
+        Each sentence's scale comes from its own largest |value|, so its grid never looks at
+        other sentences; scaling by a power of two is exact, rounding is half-to-even.
+        """
+        bits = _vector_bits(memory.size(-1))
+        memory = memory.double()
+        _, exponent = torch.frexp(memory.abs().amax(dim=(1, 2), keepdim=True))  # peak < 2**exponent
+        scale = torch.ldexp(torch.ones(exponent.shape, dtype=torch.float64, device=memory.device), exponent - bits)
+        return cls(torch.round(memory / scale), scale)
 
     def select(self, index: torch.Tensor) -> GridMemory:
         """Rows `index` (1-D long tensor)."""

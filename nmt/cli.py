@@ -123,9 +123,24 @@ def _format(t: Translation, fmt: str) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
+class _Stdout:
+    """Standard output behind the writer interface of `nmt.resume`: nothing to resume, flushed per chunk."""
+
+    lines_done = 0
+
+    def write(self, text: str) -> None:
+        sys.stdout.write(text)
+
+    def commit(self, lines: int) -> None:
+        sys.stdout.flush()
+
+
 @contextlib.contextmanager
-def _resumable(args: argparse.Namespace, start: int, stop: int | None) -> Iterator[ResumableWriter]:
-    """The --output file, continuing an interrupted run of the same command (see nmt.resume)."""
+def _destination(args: argparse.Namespace, start: int, stop: int | None) -> Iterator[ResumableWriter | _Stdout]:
+    """stdout, or the --output file continuing an interrupted run of the same command (see nmt.resume)."""
+    if args.output is None:
+        yield _Stdout()
+        return
     path: Path = args.output
     if path.is_dir():  # checked first: the rename at the end would fail, naming the temporary file
         raise NMTError(f"{path}: is a directory; --output takes a file name")
@@ -176,15 +191,7 @@ def translate_main(argv: Sequence[str] | None = None) -> int:
         translator, options = _build(args, args.n_best, args.alignments)
         bar = tqdm(total=total, unit=" sent", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
         size = max(args.chunk_lines, 1)
-        if args.output is None:
-            with bar:
-                for chunk in _chunks(stream_lines(args.input, start, stop), size):
-                    results = translator.translate(chunk, options, args.batch_tokens)
-                    sys.stdout.write("".join(_format(t, args.format) + "\n" for t in results))
-                    sys.stdout.flush()
-                    bar.update(len(chunk))
-            return 0
-        with _resumable(args, start, stop) as out, bar:
+        with _destination(args, start, stop) as out, bar:
             bar.update(out.lines_done)
             for chunk in _chunks(stream_lines(args.input, start + out.lines_done, stop), size):
                 results = translator.translate(chunk, options, args.batch_tokens)

@@ -17,7 +17,7 @@ Invariants of the loop:
   (`Overloaded`). A request that is cancelled (client gone) or past its deadline leaves the
   queue and its unscheduled sentences are never searched.
 - Deadlines count from the request's arrival. The batcher learns how long searches take
-  (seconds per source token, per key) and uses it twice: a request whose work cannot finish
+  (a fixed plus a per-token time, per key: `CostModel`) and uses it twice: a request whose work cannot finish
   before its deadline behind what is already queued is refused at once (`Overloaded`, so the
   client can retry elsewhere or later) instead of taking the worker's time, and a batch stops
   growing when it could no longer finish before the earliest deadline of the requests in it.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
-import os
 import time
 from pathlib import Path
+
+from nmt.fileio import atomic_write_text
 
 log = logging.getLogger("training")
 
@@ -78,14 +80,11 @@ class Progress:
         kept = [r for r in rows if r.get("step", "").isdigit() and int(r["step"]) <= step]
         if len(kept) == len(rows):
             return
-        tmp = self.csv_path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-            writer.writeheader()
-            writer.writerows(kept)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.csv_path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(self.csv_path, text.getvalue())
 
     def write(self, row: dict[str, object]) -> None:
         """Append one row to metrics.csv (header written once)."""
