@@ -102,7 +102,9 @@ class TrainSection(_Section):
     min_lr: float = Field(1e-5, ge=0.0)
     label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
     clip_norm: float = Field(5.0, gt=0.0)
-    amp: Literal["none", "bf16", "fp16"] = Field("none", description="autocast dtype on CUDA")
+    amp: Literal["none", "bf16", "fp16"] = Field(
+        "none", description="autocast dtype: on CUDA as given; on CPU bf16 only where the CPU has native bf16"
+    )
     valid_every: int = Field(500, ge=1)
     valid_batch_tokens: int = Field(8192, ge=1)
     save_every: int | None = Field(None, ge=1, description="checkpoint interval (default: valid_every)")

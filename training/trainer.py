@@ -22,7 +22,7 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 
 from nmt.batching import pad_batch, source_ids, target_io, token_batches
-from nmt.device import resolve_device
+from nmt.device import cpu_has_native_bf16, resolve_device
 from nmt.dtypes import to_torch
 from nmt.model import Seq2Seq, build_model
 from nmt.model_dir import ModelInfo, save_model_dir
@@ -137,9 +137,7 @@ class Trainer:
         self.schedule = LRSchedule(
             tc.schedule, tc.lr, tc.warmup_steps, tc.plateau_factor, tc.plateau_patience, tc.min_lr
         )
-        self.amp_dtype = to_torch(tc.amp) if use_cuda and tc.amp != "none" else None
-        if tc.amp != "none" and not use_cuda:
-            log.warning("train.amp=%s applies on CUDA only; training in float32 on CPU", tc.amp)
+        self.amp_dtype = self._amp_dtype(tc.amp, use_cuda)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.pos = Position()
         self.best_bleu: float | None = None
@@ -150,6 +148,19 @@ class Trainer:
         self._resume()
         self.progress = Progress(tc.out_dir, tc.max_steps, tc.log_every, self.info.is_main, self.elapsed_before)
         self.progress.forget_after(self.pos.step)  # rows a killed run logged past its last checkpoint
+
+    @staticmethod
+    def _amp_dtype(amp: str, use_cuda: bool) -> torch.dtype | None:
+        """The autocast dtype: as asked on CUDA; on CPU only bf16, and only where the CPU has it."""
+        if amp == "none":
+            return None
+        if use_cuda:
+            return to_torch(amp)
+        if amp == "bf16" and cpu_has_native_bf16():
+            log.info("train.amp=bf16 on CPU: this CPU multiplies bf16 natively (AVX-512-BF16/AMX)")
+            return torch.bfloat16
+        log.warning("train.amp=%s needs CUDA or a CPU with native bf16; training in float32", amp)
+        return None
 
     def _load(self, lines: tuple[list[str], list[str]], name: str, filter_lengths: bool = True) -> ParallelData:
         src_lines, tgt_lines = lines
