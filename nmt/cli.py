@@ -21,9 +21,10 @@ from nmt.batching import DEFAULT_BATCH_TOKENS
 from nmt.dtypes import CHOICES
 from nmt.errors import NMTError
 from nmt.fileio import atomic_write_text, count_lines, read_lines, stream_lines
-from nmt.model_dir import read_config
+from nmt.model_dir import read_config, record_metrics
 from nmt.penalties import LengthPenalty
 from nmt.resume import ResumableWriter, file_identity, resumable_output
+from nmt.routing import model_route, translate_through
 from nmt.scoring import corpus_scores
 from nmt.search import SearchOptions
 from nmt.translator import LengthLimits, Translation, Translator
@@ -31,7 +32,14 @@ from nmt.translator import LengthLimits, Translation, Translator
 
 def _add_model_options(parser: argparse.ArgumentParser, beam_default: int) -> None:
     search, limits = SearchOptions(), LengthLimits()  # the defaults are the library's
-    parser.add_argument("--model", required=True, type=Path, help="model directory")
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        help="model directory, or a folder of them (then --source and --target pick the model)",
+    )
+    parser.add_argument("--source", help="source language; with --target, picks a model or a pivot chain")
+    parser.add_argument("--target", help="target language")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--dtype", default="fp32", choices=CHOICES, help="fp16/bf16 need CUDA")
     parser.add_argument("--quantize", choices=["int8"], help="int8 on x86 CPUs: faster, batch-invariant")
@@ -52,7 +60,10 @@ def _add_model_options(parser: argparse.ArgumentParser, beam_default: int) -> No
                         help="padded source subwords per batch")  # fmt: skip
 
 
-def _build(args: argparse.Namespace, n_best: int = 1, alignments: bool = False) -> tuple[Translator, SearchOptions]:
+def _build(
+    args: argparse.Namespace, n_best: int = 1, alignments: bool = False
+) -> tuple[list[Translator], SearchOptions]:
+    """The translators that take --source to --target (one, or a pivot chain) and the search options."""
     try:
         options = SearchOptions(
             beam_size=args.beam_size, n_best=n_best, length_penalty=args.length_penalty, alpha=args.alpha,
@@ -64,8 +75,10 @@ def _build(args: argparse.Namespace, n_best: int = 1, alignments: bool = False) 
         raise NMTError(str(err)) from err
     if args.batch_tokens < 1:
         raise NMTError("--batch-tokens must be positive")
-    translator = Translator.from_dir(args.model, args.device, args.dtype, args.quantize, limits, options)
-    return translator, options
+    route = model_route(args.model, args.source, args.target)
+    if alignments and len(route) > 1:
+        raise NMTError(f"--alignments needs a direct model; {args.source}->{args.target} goes through a pivot")
+    return [Translator.from_dir(d, args.device, args.dtype, args.quantize, limits, options) for d in route], options
 
 
 # ----- nmt-translate ------------------------------------------------------------------------
@@ -149,9 +162,9 @@ def _destination(args: argparse.Namespace, start: int, stop: int | None) -> Iter
         facts["run"] = os.getpid()
     else:
         facts = {"input": file_identity(args.input)}
-    config = read_config(args.model) if (args.model / "config.json").is_file() else {}
-    facts["model"] = {"path": str(args.model.resolve()), "weights": config.get("weights")}
-    ignored = {"input", "output", "model", "quiet"}
+    route = model_route(args.model, args.source, args.target)
+    facts["model"] = [{"path": str(d.resolve()), "weights": read_config(d).get("weights")} for d in route]
+    ignored = {"input", "output", "model", "quiet", "source", "target"}
     facts["options"] = {k: v for k, v in sorted(vars(args).items()) if k not in ignored}
     facts["lines"] = [start, stop]
 
@@ -188,13 +201,13 @@ def translate_main(argv: Sequence[str] | None = None) -> int:
             total = stop - start
         elif args.input is not None and args.input.suffix != ".gz" and sys.stderr.isatty() and not args.quiet:
             total = count_lines(args.input)
-        translator, options = _build(args, args.n_best, args.alignments)
+        translators, options = _build(args, args.n_best, args.alignments)
         bar = tqdm(total=total, unit=" sent", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
         size = max(args.chunk_lines, 1)
         with _destination(args, start, stop) as out, bar:
             bar.update(out.lines_done)
             for chunk in _chunks(stream_lines(args.input, start + out.lines_done, stop), size):
-                results = translator.translate(chunk, options, args.batch_tokens)
+                results = translate_through(translators, chunk, options, args.batch_tokens)
                 out.write("".join(_format(t, args.format) + "\n" for t in results))
                 out.commit(len(chunk))
                 bar.update(len(chunk))
@@ -224,6 +237,11 @@ def _eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ref", required=True, type=Path, help="reference file, one line per source line")
     parser.add_argument("--output", type=Path, help="also write the translations to this file")
     parser.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    parser.add_argument(
+        "--record",
+        metavar="NAME",
+        help="store the scores in the model's config.json under metrics.NAME (shown by /v1/models)",
+    )
     return parser
 
 
@@ -234,14 +252,21 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         sources, references = read_lines(args.src), read_lines(args.ref)
         if len(sources) != len(references):
             raise NMTError(f"{args.src} has {len(sources)} lines but {args.ref} has {len(references)}")
-        translator, options = _build(args)
-        hypotheses = [t.text for t in translator.translate(sources, options, args.batch_tokens)]
+        translators, options = _build(args)
+        hypotheses = [t.text for t in translate_through(translators, sources, options, args.batch_tokens)]
         if args.output:
             try:
                 atomic_write_text(args.output, "".join(h + "\n" for h in hypotheses))
             except OSError as err:
                 raise NMTError(f"{args.output}: cannot write: {err.strerror or err}") from err
         scores = corpus_scores(hypotheses, references)
+        if args.record:
+            if len(translators) > 1:
+                raise NMTError("--record needs a direct model: a pivot chain's scores belong to no one model")
+            values: dict[str, Any] = {s.name: round(s.score, 2) for s in scores}
+            values.update(beam_size=options.beam_size, sentences=len(sources))
+            values["signatures"] = {s.name: s.signature for s in scores}
+            record_metrics(model_route(args.model, args.source, args.target)[0], args.record, values)
     except NMTError as err:
         print(f"nmt-eval: error: {err}", file=sys.stderr)
         return 1

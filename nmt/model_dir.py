@@ -28,7 +28,7 @@ import nmt
 from nmt.config import ModelConfig
 from nmt.dtypes import storage_name, to_torch
 from nmt.errors import ModelLoadError
-from nmt.fileio import atomic_directory
+from nmt.fileio import atomic_directory, atomic_write_text
 from nmt.model import Seq2Seq, build_model
 from nmt.tokenizer import SpecialIds, Tokenizer
 
@@ -222,3 +222,10 @@ def load_model_dir(path: Path, device: str | torch.device = "cpu", dtype: torch.
         )
     model.to(device=device, dtype=dtype).eval()
     return LoadedModel(model=model, tokenizer=tokenizer, info=info, path=path)
+
+
+def record_metrics(path: Path, name: str, values: dict[str, Any]) -> None:
+    """Store scores under `metrics[name]` in a model directory's config.json (atomically), for `/v1/models`."""
+    config = read_config(path)
+    config.setdefault("metrics", {})[name] = values
+    atomic_write_text(Path(path) / CONFIG_FILE, json.dumps(config, indent=2, ensure_ascii=False) + "\n")

@@ -21,8 +21,8 @@ from types import FrameType
 import uvicorn
 
 from nmt.errors import ModelLoadError
+from nmt.routing import find_model_dirs
 from service.app import create_app
-from service.registry import find_model_dirs
 from service.settings import SettingsError, load_settings
 from service.state import ServiceState
 

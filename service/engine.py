@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from nmt.routing import UnsupportedPair
 from nmt.search import SearchOptions
 from nmt.segment import Segmented, split_text
 from nmt.translator import Translation, Translator
 from service.batcher import Batcher
+from service.detect import detect_language
 from service.metrics import Metrics
-from service.registry import ModelEntry
+from service.registry import ModelEntry, ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,64 @@ class Engine:
             start += len(parts)
             results.append(self._assemble(seg, parts, options))
         return results
+
+    async def translate_route(
+        self, route: Sequence[ModelEntry], texts: Sequence[str], options: SearchOptions, arrived: float | None = None
+    ) -> list[TextResult]:
+        """`translate` through a chain of models (a pivot): every leg but the last keeps only its best.
+
+        The score of a chained translation is the sum of its legs' scores; the alignment, which
+        would relate pieces of different vocabularies, is left out.
+        """
+        if len(route) == 1:
+            return await self.translate(route[0], texts, options, arrived)
+        first = replace(options, n_best=1, return_attention=False)
+        middle = await self.translate_route(route[:-1], texts, first, arrived)
+        last = await self.translate(
+            route[-1], [r.text for r in middle], replace(options, return_attention=False), arrived
+        )
+        return [
+            TextResult(r.text, r.score + m.score, [(t, s + m.score) for t, s in r.alternatives])
+            for r, m in zip(last, middle, strict=True)
+        ]
+
+    async def translate_pair(
+        self,
+        registry: ModelRegistry,
+        texts: Sequence[str],
+        source: str,
+        target: str,
+        options: SearchOptions,
+        arrived: float | None = None,
+    ) -> tuple[list[TextResult], list[tuple[str, float]]]:
+        """Translations of `texts` from `source` (or "auto": detected per text) into `target`.
+
+        Returns the results in order and, for "auto", each text's (language, confidence).
+        Raises UnsupportedPair when no model or pivot chain reaches `target`.
+        """
+        detected: list[tuple[str, float]] = []
+        if source == "auto":
+            candidates = registry.source_languages(target)
+            if not candidates:
+                raise UnsupportedPair(f"no loaded model translates into {target}")
+            detected = [detect_language(t, candidates)[0] for t in texts]
+            sources = [lang for lang, _ in detected]
+        else:
+            sources = [source] * len(texts)
+        groups: dict[str, list[int]] = {}
+        for i, lang in enumerate(sources):
+            groups.setdefault(lang, []).append(i)
+        routes = {lang: registry.route(lang, target) for lang in groups}
+        work = [
+            self.translate_route(routes[lang], [texts[i] for i in rows], options, arrived)
+            for lang, rows in groups.items()
+        ]
+        done = await asyncio.gather(*work)
+        results: list[TextResult | None] = [None] * len(texts)
+        for rows, group in zip(groups.values(), done, strict=True):
+            for i, r in zip(rows, group, strict=True):
+                results[i] = r
+        return [r for r in results if r is not None], detected
 
     @staticmethod
     def _prepare(translator: Translator, texts: Sequence[str]) -> tuple[list[Segmented], list[str], list[list[int]]]:

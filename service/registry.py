@@ -10,8 +10,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from nmt import routing
 from nmt.device import resolve_device
 from nmt.errors import ModelLoadError
+from nmt.routing import Pair, find_model_dirs
 from nmt.search import SearchOptions
 from nmt.translator import Translator
 
@@ -45,18 +47,6 @@ class ModelEntry:
     @property
     def parameters(self) -> int:
         return sum(p.numel() for p in self.translator.model.parameters())
-
-
-def find_model_dirs(models_dir: Path) -> list[Path]:
-    """Model directories under `models_dir` (sorted); a missing or empty directory is a ModelLoadError."""
-    if not models_dir.is_dir():
-        raise ModelLoadError(f"models directory {models_dir} does not exist")
-    if (models_dir / "config.json").is_file():
-        return [models_dir]
-    found = sorted(p for p in models_dir.iterdir() if (p / "config.json").is_file())
-    if not found:
-        raise ModelLoadError(f"no model directory (a folder with config.json) under {models_dir}")
-    return found
 
 
 class ModelRegistry:
@@ -93,15 +83,23 @@ class ModelRegistry:
             raise UnknownModel(f"unknown model {model_id!r}; available: {', '.join(self.entries)}")
         return self.entries[model_id]
 
-    def for_pair(self, source: str, target: str) -> ModelEntry | None:
-        """The model translating `source` into `target`, if one is loaded."""
-        for entry in self.entries.values():
-            if entry.source_language == source and entry.target_language == target:
-                return entry
-        return None
+    @property
+    def pairs(self) -> dict[Pair, ModelEntry]:
+        """The first model loaded for each (source, target) pair."""
+        found: dict[Pair, ModelEntry] = {}
+        for e in self.entries.values():
+            found.setdefault((e.source_language, e.target_language), e)
+        return found
+
+    def route(self, source: str, target: str) -> list[ModelEntry]:
+        """The models taking `source` to `target` (see nmt.routing); UnsupportedPair when none do."""
+        pairs = self.pairs
+        return [pairs[p] for p in routing.route(set(pairs), source, target)]
+
+    def reachable(self) -> dict[str, list[str]]:
+        """Every source language with the targets it reaches, directly or through a pivot."""
+        return routing.reachable(set(self.pairs))
 
     def source_languages(self, target: str | None = None) -> list[str]:
-        """Source languages of the loaded models (into `target` when given)."""
-        return sorted(
-            {e.source_language for e in self.entries.values() if target is None or e.target_language == target}
-        )
+        """Source languages that reach `target` (any target when None)."""
+        return sorted(s for s, t in self.reachable().items() if target is None or target in t)

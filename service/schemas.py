@@ -20,7 +20,11 @@ class TranslateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     texts: list[str] = Field(min_length=1, description="texts to translate; each may hold several sentences and lines")
-    model: str | None = Field(None, description="model id, e.g. 'de-en'; optional when only one model is loaded")
+    model: str | None = Field(
+        None, description="model id, e.g. 'de-en'; optional when only one model is loaded or target is given"
+    )
+    source: str | None = Field(None, description="source language code, or 'auto' to detect it per text")
+    target: str | None = Field(None, description="target language code: picks a model, or two through a pivot")
     beam_size: int | None = Field(None, ge=1, description="beam width (default: the server's NMT_BEAM_SIZE)")
     n_best: int = Field(1, ge=1, description="translations per text: the best plus n_best - 1 alternatives")
     return_scores: bool = Field(False, description="include the length-normalised log-probability")
@@ -37,7 +41,7 @@ class TranslateRequest(BaseModel):
                 raise ValueError(f"text {i} is {err}") from None
         return texts
 
-    @field_validator("model", "api_key")
+    @field_validator("model", "api_key", "source", "target")
     @classmethod
     def _is_unicode(cls, value: str | None) -> str | None:
         return None if value is None else valid_unicode(value)
@@ -58,10 +62,18 @@ class AlignmentOut(BaseModel):
     weights: list[list[float]]
 
 
+class DetectedLanguage(BaseModel):
+    """The language `source: auto` found, with confidence 0-100."""
+
+    language: str
+    confidence: float
+
+
 class TranslationOut(BaseModel):
     """One translated text."""
 
     text: str
+    detected_language: DetectedLanguage | None = None
     score: float | None = None
     alternatives: list[AlternativeOut] | None = None
     alignment: list[AlignmentOut] | None = None
@@ -70,7 +82,7 @@ class TranslationOut(BaseModel):
 class TranslateResponse(BaseModel):
     """Translations in input order."""
 
-    model: str
+    model: str = Field(description="model id; a pivot chain joins ids by '+', several routes by ','")
     translations: list[TranslationOut]
 
 

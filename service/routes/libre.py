@@ -8,7 +8,6 @@ Only `format=text` is supported; `html` is refused with 400.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, Literal
 
@@ -17,19 +16,17 @@ from pydantic import BaseModel, Field
 
 from service.deps import Authenticated, InFlight, StateDep, arrival, ready_registry, until_disconnected
 from service.detect import LANGUAGE_NAMES, detect_language
-from service.engine import TextResult
 from service.errors import ApiError
 from service.limits import check_texts, search_options
-from service.registry import ModelEntry, ModelRegistry
 from service.schemas import valid_unicode
 
 
-def _libre_errors(request: Request) -> None:
+def libre_errors(request: Request) -> None:
     """LibreTranslate answers every client error with 400: `service.errors` reads this mark."""
     request.state.libre = True
 
 
-router = APIRouter(tags=["LibreTranslate compatible"], dependencies=[Depends(_libre_errors)])
+router = APIRouter(tags=["LibreTranslate compatible"], dependencies=[Depends(libre_errors)])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "bad or missing parameter, unsupported language pair or format"},
@@ -157,14 +154,6 @@ def _int_param(params: dict[str, Any], name: str, default: int) -> int:
     return number
 
 
-def _pair_model(registry: ModelRegistry, source: str, target: str) -> ModelEntry:
-    entry = registry.for_pair(source, target)
-    if entry is None:
-        pairs = ", ".join(f"{e.source_language}->{e.target_language}" for e in registry.entries.values())
-        raise ApiError(400, f"{source}->{target} is not supported; available: {pairs}")
-    return entry
-
-
 @router.post("/translate", responses=ERRORS, openapi_extra=_openapi(TranslateParams))
 async def translate(
     request: Request, state: StateDep, _auth: None = Authenticated, _: None = InFlight
@@ -181,35 +170,13 @@ async def translate(
     check_texts(texts, state.settings)
     options = search_options(state.settings, None, n_alt + 1, alignments=False)
 
-    detected: list[tuple[str, float]] = []
-    if source == "auto":
-        candidates = registry.source_languages(target)
-        if not candidates:
-            raise ApiError(400, f"no loaded model translates into {target}")
-        detected = [detect_language(t, candidates)[0] for t in texts]
-        sources = [lang for lang, _ in detected]
-    else:
-        sources = [source] * len(texts)
-
-    groups: dict[str, list[int]] = {}
-    for i, lang in enumerate(sources):
-        groups.setdefault(lang, []).append(i)
-    entries = {lang: _pair_model(registry, lang, target) for lang in groups}
-    arrived = arrival(request)
-    work = [
-        state.engine.translate(entries[lang], [texts[i] for i in rows], options, arrived)
-        for lang, rows in groups.items()
-    ]
-    done = await until_disconnected(request, asyncio.gather(*work))
-    results: list[TextResult | None] = [None] * len(texts)
-    for rows, group in zip(groups.values(), done, strict=True):
-        for i, r in zip(rows, group, strict=True):
-            results[i] = r
-
-    translated = [r.text for r in results if r is not None]
+    results, detected = await until_disconnected(
+        request, state.engine.translate_pair(registry, texts, source, target, options, arrival(request))
+    )
+    translated = [r.text for r in results]
     answer: dict[str, Any] = {"translatedText": translated if as_list else translated[0]}
     if n_alt:
-        alts = [[t for t, _ in r.alternatives] for r in results if r is not None]
+        alts = [[t for t, _ in r.alternatives] for r in results]
         answer["alternatives"] = alts if as_list else alts[0]
     if detected:
         info = [{"language": lang, "confidence": conf} for lang, conf in detected]
@@ -219,12 +186,12 @@ async def translate(
 
 @router.get("/languages", response_model=list[Language])
 async def languages(state: StateDep) -> list[Language]:
-    """Source languages of the loaded models, each with the languages it translates into."""
+    """Every source language with the targets it reaches, directly or through a pivot language."""
     registry = ready_registry(state)
-    targets: dict[str, set[str]] = {}
-    for e in registry.entries.values():
-        targets.setdefault(e.source_language, set()).add(e.target_language)
-    return [Language(code=c, name=LANGUAGE_NAMES.get(c, c), targets=sorted(t)) for c, t in sorted(targets.items())]
+    return [
+        Language(code=code, name=LANGUAGE_NAMES.get(code, code), targets=targets)
+        for code, targets in registry.reachable().items()
+    ]
 
 
 @router.post("/detect", response_model=list[Detection], responses=ERRORS, openapi_extra=_openapi(DetectParams))

@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from service.deps import Authenticated, InFlight, StateDep, arrival, ready_registry, until_disconnected
-from service.limits import check_texts, search_options
+from service.limits import LimitExceeded, check_texts, search_options
 from service.schemas import (
     AlignmentOut,
     AlternativeOut,
+    DetectedLanguage,
     ModelOut,
     ModelsResponse,
     TranslateRequest,
@@ -38,13 +39,34 @@ async def translate(
 ) -> TranslateResponse:
     """Translate texts; answers come in input order. Sentences and line breaks inside a text are kept."""
     registry = ready_registry(state)
-    entry = registry.get(body.model)
     check_texts(body.texts, state.settings)
     options = search_options(state.settings, body.beam_size, body.n_best, body.return_alignments)
-    results = await until_disconnected(request, state.engine.translate(entry, body.texts, options, arrival(request)))
+    detected: list[tuple[str, float]] = []
+    if body.target is None:
+        if body.source is not None:
+            raise LimitExceeded("source was given without target: name the target language too")
+        entry = registry.get(body.model)
+        model_id = entry.id
+        work = state.engine.translate(entry, body.texts, options, arrival(request))
+        results = await until_disconnected(request, work)
+    else:
+        source, target = (body.source or "auto").lower(), body.target.lower()
+        if body.model is not None:
+            entry = registry.get(body.model)
+            if (source not in ("auto", entry.source_language)) or target != entry.target_language:
+                raise LimitExceeded(
+                    f"model {entry.id} translates {entry.source_language}->{entry.target_language}, "
+                    f"not {source}->{target}: leave model out to be routed"
+                )
+        pair = state.engine.translate_pair(registry, body.texts, source, target, options, arrival(request))
+        results, detected = await until_disconnected(request, pair)
+        sources = sorted({lang for lang, _ in detected}) if detected else [source]
+        model_id = ",".join("+".join(e.id for e in registry.route(lang, target)) for lang in sources)
     out = []
-    for r in results:
+    for i, r in enumerate(results):
         item = TranslationOut(text=r.text)
+        if detected:
+            item.detected_language = DetectedLanguage(language=detected[i][0], confidence=detected[i][1])
         if body.return_scores:
             item.score = r.score
         if body.n_best > 1:
@@ -54,7 +76,7 @@ async def translate(
         if body.return_alignments and r.alignment is not None:
             item.alignment = [AlignmentOut(**vars(a)) for a in r.alignment]
         out.append(item)
-    return TranslateResponse(model=entry.id, translations=out)
+    return TranslateResponse(model=model_id, translations=out)
 
 
 @router.get("/models", response_model=ModelsResponse, tags=["models"])
