@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_response, install_error_handlers
 from service.metrics import MetricsMiddleware
-from service.routes import health, libre, v1
+from service.routes import files, health, libre, v1, web
 from service.settings import Settings, load_settings
 from service.state import ServiceState
 
@@ -68,6 +68,7 @@ def create_app(settings: Settings, on_fatal: Callable[[str], None] | None = None
             await state.drain(settings.drain_timeout_s)
             loader.cancel()
             await state.batcher.stop()
+            state.files.close()
 
     app = FastAPI(
         title="NMT translation service",
@@ -77,7 +78,7 @@ def create_app(settings: Settings, on_fatal: Callable[[str], None] | None = None
     )
     app.state.service = state
     install_error_handlers(app)
-    routers = (v1.router, libre.router, health.router)
+    routers = (v1.router, libre.router, files.router, files.downloads, health.router, web.router)
     for router in routers:
         app.include_router(router)
     routes = {getattr(r, "path", "") for router in routers for r in router.routes} | {"/docs", "/openapi.json"}
@@ -88,6 +89,7 @@ def create_app(settings: Settings, on_fatal: Callable[[str], None] | None = None
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
+    web.mount_static(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=routes)
     return app

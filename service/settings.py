@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0.0, description="deadline of one request (504 after it)")
     max_texts: int = Field(128, ge=1, description="texts per request")
     max_chars: int = Field(5000, ge=1, description="characters per text")
-    max_body_bytes: int = Field(2_000_000, ge=1024, description="request body size (413 above)")
+    max_body_bytes: int = Field(2_000_000, ge=1024, description="request body size, uploaded files too (413 above)")
+    max_file_chars: int = Field(100_000, ge=1, description="characters to translate in one uploaded file")
+    file_ttl_s: float = Field(900.0, gt=0.0, description="how long a translated file stays downloadable")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated keys; empty: no authentication"
     )

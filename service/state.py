@@ -15,6 +15,7 @@ import torch
 from nmt.search import Hypothesis, SearchOptions
 from service.batcher import Batcher
 from service.engine import Engine
+from service.files import FileStore
 from service.metrics import Metrics
 from service.registry import ModelRegistry
 from service.settings import Settings
@@ -45,6 +46,7 @@ class ServiceState:
         )
         self.metrics.track_queue(lambda: self.batcher.queued)
         self.engine = Engine(self.batcher, self.metrics, settings.request_timeout_s)
+        self.files = FileStore(settings.file_ttl_s)
 
     @property
     def status(self) -> str:
