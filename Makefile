@@ -7,7 +7,7 @@ DATA ?= ../shared/data/multi30k
 TORCH_PIN ?= torch==2.13.0
 DEMO_STEPS ?= 400
 
-.PHONY: install test lint serve demo train model eval bench load clean
+.PHONY: install test lint serve demo train model models langid eval bench load clean
 
 $(BIN)/nmt-train: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,29 @@ model: install  ## reproduce models/de-en: the reference recipe for 2,000 steps,
 	    train.max_steps=2000 train.valid_every=250
 	$(BIN)/nmt-average $(addprefix runs/multi30k_de_en/checkpoints/step_0000,1500 1750 2000) \
 	    --output models/de-en --dtype fp16 --model-card models/de-en/MODEL_CARD.md
+
+DIRECTIONS := en-de en-fr fr-en en-cs cs-en
+SCORE_SETS := test_2016_flickr test_2017_flickr
+
+models: $(addprefix model-,$(DIRECTIONS))  ## reproduce every other shipped direction (hours on 2 CPU cores, minutes on a GPU)
+
+model-%: install  ## reproduce models/SRC-TGT, e.g. make model-en-fr: its recipe, the last 3 checkpoints averaged (int8), scored
+	$(BIN)/nmt-train --config configs/multi30k_$(subst -,_,$*).yaml
+	$(BIN)/nmt-average $$(ls -d runs/multi30k_$(subst -,_,$*)/checkpoints/step_* | tail -3) --output models/$* \
+	    --dtype int8 $(if $(wildcard models/$*/MODEL_CARD.md),--model-card models/$*/MODEL_CARD.md)
+	$(MAKE) --no-print-directory score-$*
+
+score-%: install  ## beam-5 BLEU/chrF of models/SRC-TGT on the test sets that exist, recorded in its config.json
+	@src=$(word 1,$(subst -, ,$*)); tgt=$(word 2,$(subst -, ,$*)); \
+	for set in $(SCORE_SETS); do \
+	    if [ -f $(DATA)/$$set.$$src ] && [ -f $(DATA)/$$set.$$tgt ]; then \
+	        echo "$* $$set:"; \
+	        $(BIN)/nmt-eval --model models/$* --src $(DATA)/$$set.$$src --ref $(DATA)/$$set.$$tgt --beam-size 5 --record $$set; \
+	    fi; \
+	done
+
+langid: install  ## rebuild the language identifier's profiles (nmt/langid.json) from the training data
+	$(BIN)/python -m training.langid --out nmt/langid.json $(foreach l,en de fr cs,$(DATA)/train.$(l))
 
 eval: install  ## greedy BLEU/chrF of the reference run on test_2016_flickr
 	$(BIN)/nmt-eval --model runs/multi30k_de_en/best --src $(DATA)/test_2016_flickr.de --ref $(DATA)/test_2016_flickr.en

@@ -17,6 +17,8 @@ DtypeName = Literal["fp32", "fp16", "bf16"]
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 ALIASES: dict[str, str] = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 CHOICES: list[str] = [*DTYPES, *ALIASES]  # for command-line choices
+INT8_STORAGE = "int8"  # weights stored as int8 with a scale per row (model directories only; loaded as floats)
+STORAGE_CHOICES: list[str] = [*CHOICES, INT8_STORAGE]
 
 
 def dtype_name(name: str) -> DtypeName:
@@ -33,5 +35,5 @@ def to_torch(name: str) -> torch.dtype:
 
 
 def storage_name(name: str) -> str:
-    """How config.json names the dtype of stored weights (torch's spelling)."""
-    return str(to_torch(name)).removeprefix("torch.")
+    """How config.json names the dtype of stored weights (torch's spelling, or int8)."""
+    return INT8_STORAGE if name == INT8_STORAGE else str(to_torch(name)).removeprefix("torch.")

@@ -26,7 +26,7 @@ from safetensors.torch import save as save_safetensors
 
 import nmt
 from nmt.config import ModelConfig
-from nmt.dtypes import storage_name, to_torch
+from nmt.dtypes import INT8_STORAGE, storage_name, to_torch
 from nmt.errors import ModelLoadError
 from nmt.fileio import atomic_directory, atomic_write_text
 from nmt.model import Seq2Seq, build_model
@@ -34,6 +34,7 @@ from nmt.tokenizer import SpecialIds, Tokenizer
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
+SCALE_SUFFIX = ":int8_scale"  # companion of an int8-stored matrix: its scale per row
 WEIGHTS_FILE = "model.safetensors"
 JOINT_SPM = "spm.model"
 SRC_SPM = "src.spm.model"
@@ -92,13 +93,12 @@ def save_model_dir(
     extra_files: dict[str, bytes] | None = None,
 ) -> None:
     """Write a complete model directory at `path` atomically (weights stored in `dtype`)."""
-    torch_dtype = to_torch(dtype)
     shared = _shared_names(model)
-    tensors = {
-        name: tensor.detach().to("cpu", torch_dtype).contiguous()
-        for name, tensor in model.state_dict().items()
-        if name not in shared
-    }
+    state = {name: t.detach().to("cpu") for name, t in model.state_dict().items() if name not in shared}
+    if dtype == INT8_STORAGE:
+        tensors = pack_int8(state)
+    else:
+        tensors = {name: t.to(to_torch(dtype)).contiguous() for name, t in state.items()}
     weights = save_safetensors(tensors, metadata={"format": "pt", "nmt_format_version": str(FORMAT_VERSION)})
     if tokenizer.joint:
         spm_files = {"joint": JOINT_SPM}
@@ -175,6 +175,40 @@ def _info_from_config(config: dict[str, Any], where: Path) -> ModelInfo:
     return info
 
 
+def pack_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Matrices as int8 with an fp32 scale per row (`NAME` + `SCALE_SUFFIX`); vectors in fp16.
+
+    Symmetric and per row, as the int8 inference path (nmt.quantize) quantizes them, so loading
+    and quantizing again finds the same integers.
+    """
+    packed: dict[str, torch.Tensor] = {}
+    for name, tensor in state.items():
+        t = tensor.float()
+        if t.dim() < 2:
+            packed[name] = t.to(torch.float16).contiguous()
+            continue
+        rows = t.reshape(t.shape[0], -1)
+        scale = rows.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+        packed[name] = torch.round(rows / scale[:, None]).clamp(-127, 127).to(torch.int8).reshape(t.shape).contiguous()
+        packed[name + SCALE_SUFFIX] = scale.contiguous()
+    return packed
+
+
+def unpack_int8(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Stored tensors as fp32 (int8 matrices times their row scales)."""
+    state = {}
+    for name, tensor in tensors.items():
+        if name.endswith(SCALE_SUFFIX):
+            continue
+        scale = tensors.get(name + SCALE_SUFFIX)
+        if scale is None:
+            state[name] = tensor.to(torch.float32)
+        else:
+            rows = tensor.reshape(tensor.shape[0], -1).to(torch.float32) * scale.to(torch.float32)[:, None]
+            state[name] = rows.reshape(tensor.shape)
+    return state
+
+
 def _load_weights(path: Path, config: dict[str, Any]) -> dict[str, torch.Tensor]:
     weights_path = path / WEIGHTS_FILE
     try:
@@ -208,8 +242,7 @@ def load_model_dir(path: Path, device: str | torch.device = "cpu", dtype: torch.
             f"do not match the model's {info.model.src_vocab_size}/{info.model.tgt_vocab_size}"
         )
     model = build_model(info.model)
-    state = _load_weights(path, config)
-    state = {name: tensor.to(torch.float32) for name, tensor in state.items()}
+    state = unpack_int8(_load_weights(path, config))
     shared = _shared_names(model)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)

@@ -2,9 +2,10 @@
 
 Averaging the last few checkpoints of a run (Vaswani et al., 2017; Marian's and fairseq's
 `average_checkpoints`) smooths the noise of the last updates and usually gains a little
-BLEU. With one input it converts a model directory, e.g. to fp16 for shipping:
+BLEU. With one input it converts a model directory, e.g. to fp16 or int8 for shipping:
 
     nmt-average runs/x/checkpoints/step_0000{1000,1250,1500} --output models/de-en --dtype fp16
+    nmt-average models/de-en --output /tmp/de-en-int8 --dtype int8
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from nmt.dtypes import CHOICES, dtype_name
+from nmt.dtypes import INT8_STORAGE, STORAGE_CHOICES, dtype_name
 from nmt.errors import NMTError
 from nmt.model_dir import LoadedModel, load_model_dir, save_model_dir
 
@@ -46,7 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nmt-average", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", type=Path, help="model directories (checkpoints) to average")
     parser.add_argument("--output", type=Path, required=True, help="model directory to write")
-    parser.add_argument("--dtype", default="fp32", choices=CHOICES, help="weights dtype: fp32, fp16 or bf16")
+    parser.add_argument(
+        "--dtype",
+        default="fp32",
+        choices=STORAGE_CHOICES,
+        help="weights stored as fp32, fp16, bf16, or int8 (a scale per row; a quarter of fp32's size)",
+    )
     parser.add_argument("--model-card", type=Path, help="a MODEL_CARD.md to place in the output")
     args = parser.parse_args(argv)
     try:
@@ -59,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nmt-average: {err}", file=sys.stderr)
         return 1
     size = sum(f.stat().st_size for f in args.output.iterdir()) / 2**20
-    print(f"wrote {args.output} ({len(args.models)} checkpoint(s), {dtype_name(args.dtype)}, {size:.1f} MiB)")
+    stored = args.dtype if args.dtype == INT8_STORAGE else dtype_name(args.dtype)
+    print(f"wrote {args.output} ({len(args.models)} checkpoint(s), {stored}, {size:.1f} MiB)")
     return 0
 
 

@@ -162,19 +162,41 @@ def parse_config(tree: dict[str, Any]) -> TrainConfig:
         raise ConfigError(_format_errors(err)) from None
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` laid on `base`, section by section."""
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = (
+            _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
+    return merged
+
+
+def read_recipe(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML recipe as a tree; `base: other.yaml` (relative to the file) is read first and overridden."""
+    path = Path(path)
+    if path.resolve() in seen:
+        raise ConfigError(f"config file {path} names itself as a base, through {' -> '.join(map(str, seen))}")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections")
+    tree: dict[str, Any] = loaded or {}
+    base = tree.pop("base", None)
+    if base is None:
+        return tree
+    if not isinstance(base, str):
+        raise ConfigError(f"config file {path}: base must be a file name")
+    return _merge(read_recipe(path.parent / base, (*seen, path.resolve())), tree)
+
+
 def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a YAML file (or start empty), apply overrides, validate."""
-    tree: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of sections")
-        tree = loaded or {}
+    """Read a YAML file (and its base, if it names one) or start empty, apply overrides, validate."""
+    tree: dict[str, Any] = read_recipe(path) if path is not None else {}
     for override in overrides:
         apply_override(tree, override)
     return parse_config(tree)

@@ -57,6 +57,31 @@ def test_tied_weights_and_fp16_storage_round_trip(tmp_path: Path, tokenizer: Tok
         torch.testing.assert_close(loaded.state_dict()[name], tensor.half().float())
 
 
+def test_int8_storage_is_a_quarter_of_fp32_and_within_a_row_step(tmp_path: Path, tokenizer: Tokenizer) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_config(tokenizer.src_vocab_size, tie_target_embeddings=True, share_embeddings=True))
+    _save(tmp_path / "fp32", model.eval(), tokenizer)
+    _save(tmp_path / "int8", model, tokenizer, dtype="int8")
+    assert read_config(tmp_path / "int8")["weights"]["dtype"] == "int8"
+    sizes = [(tmp_path / d / "model.safetensors").stat().st_size for d in ("fp32", "int8")]
+    assert sizes[1] < 0.4 * sizes[0]  # a quarter, plus the row scales and fp16 vectors of a tiny model
+    loaded = load_model_dir(tmp_path / "int8").model
+    assert loaded.decoder.generator.weight is loaded.decoder.embedding.weight
+    for name, tensor in model.state_dict().items():
+        got = loaded.state_dict()[name]
+        assert got.dtype == torch.float32, name
+        if tensor.dim() >= 2:  # each element within half a step of its row's 127-level grid
+            step = tensor.reshape(tensor.shape[0], -1).abs().amax(1) / 127
+            error = (got - tensor).reshape(tensor.shape[0], -1).abs().amax(1)
+            assert bool((error <= step / 2 + 1e-7).all()), name
+        else:
+            torch.testing.assert_close(got, tensor.half().float())
+    # stored integers survive a second round trip unchanged (int8 inference quantizes them again)
+    _save(tmp_path / "again", loaded, tokenizer, dtype="int8")
+    for name, tensor in load_model_dir(tmp_path / "again").model.state_dict().items():
+        assert torch.equal(tensor, loaded.state_dict()[name]), name
+
+
 def test_overwrite_is_atomic_and_leaves_no_temporaries(
     tmp_path: Path, tiny_model: Seq2Seq, tokenizer: Tokenizer
 ) -> None:

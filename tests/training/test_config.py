@@ -22,6 +22,29 @@ def test_reference_recipe_is_valid_and_matches_the_reference_architecture() -> N
     assert str(config.data.train_src).endswith("multi30k/train.de")
 
 
+@pytest.mark.parametrize("pair", ["en_de", "en_fr", "fr_en", "en_cs", "cs_en"])
+def test_direction_recipes_are_the_reference_with_their_own_data(pair: str) -> None:
+    config = load_config(REFERENCE.with_name(f"multi30k_{pair}.yaml"))
+    source, target = pair.split("_")
+    assert (config.data.src_lang, config.data.tgt_lang) == (source, target)
+    assert str(config.data.train_src).endswith(f"train.{source}") and str(config.data.valid_tgt).endswith(
+        f"val.{target}"
+    )
+    assert config.model == load_config(REFERENCE).model and config.train.out_dir == Path(f"runs/multi30k_{pair}")
+
+
+def test_a_base_recipe_is_read_first_and_overridden(tmp_path: Path) -> None:
+    (tmp_path / "child.yaml").write_text(f"base: {REFERENCE}\ntrain:\n  max_steps: 7\n", encoding="utf-8")
+    config = load_config(tmp_path / "child.yaml", ["train.lr=0.5"])
+    assert (config.train.max_steps, config.train.lr, config.train.label_smoothing) == (7, 0.5, 0.1)
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="names itself as a base"):
+        load_config(tmp_path / "loop.yaml")
+    (tmp_path / "lost.yaml").write_text("base: nowhere.yaml\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"nowhere\.yaml does not exist"):
+        load_config(tmp_path / "lost.yaml")
+
+
 def test_overrides_use_dotted_keys_and_yaml_values() -> None:
     config = load_config(
         REFERENCE,
