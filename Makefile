@@ -42,13 +42,14 @@ train: install  ## the reference recipe (configs/multi30k_de_en.yaml); run again
 	    data.train_src=$(DATA)/train.de data.train_tgt=$(DATA)/train.en \
 	    data.valid_src=$(DATA)/val.de data.valid_tgt=$(DATA)/val.en
 
-model: install  ## reproduce models/de-en: the reference recipe for 2,000 steps, the last 3 checkpoints averaged, fp16
+model: install  ## reproduce models/de-en: the reference recipe for 2,000 steps, the last 3 checkpoints averaged, int8 storage, scored
 	$(BIN)/nmt-train --config configs/multi30k_de_en.yaml \
 	    data.train_src=$(DATA)/train.de data.train_tgt=$(DATA)/train.en \
 	    data.valid_src=$(DATA)/val.de data.valid_tgt=$(DATA)/val.en \
 	    train.max_steps=2000 train.valid_every=250
 	$(BIN)/nmt-average $(addprefix runs/multi30k_de_en/checkpoints/step_0000,1500 1750 2000) \
-	    --output models/de-en --dtype fp16 --model-card models/de-en/MODEL_CARD.md
+	    --output models/de-en --dtype int8 --model-card models/de-en/MODEL_CARD.md
+	$(MAKE) --no-print-directory score-de-en
 
 DIRECTIONS := en-de en-fr fr-en en-cs cs-en
 SCORE_SETS := test_2016_flickr test_2017_flickr
@@ -60,6 +61,7 @@ model-%: install  ## reproduce models/SRC-TGT, e.g. make model-en-fr: its recipe
 	$(BIN)/nmt-average $$(ls -d runs/multi30k_$(subst -,_,$*)/checkpoints/step_* | tail -3) --output models/$* \
 	    --dtype int8 $(if $(wildcard models/$*/MODEL_CARD.md),--model-card models/$*/MODEL_CARD.md)
 	$(MAKE) --no-print-directory score-$*
+	$(BIN)/python -m training.model_card models/$*
 
 score-%: install  ## beam-5 BLEU/chrF of models/SRC-TGT on the test sets that exist, recorded in its config.json
 	@src=$(word 1,$(subst -, ,$*)); tgt=$(word 2,$(subst -, ,$*)); \

@@ -94,7 +94,9 @@ class ModelOut(BaseModel):
     target_language: str
     parameters: int
     device: str
-    metrics: dict[str, object] = Field(default_factory=dict, description="validation scores from training")
+    metrics: dict[str, object] = Field(
+        default_factory=dict, description="scores: validation from training, test sets recorded by nmt-eval --record"
+    )
 
 
 class ModelsResponse(BaseModel):

@@ -58,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         loaded = average_models(args.models)
         info = loaded.info
-        info.training["averaged_from"] = [p.name for p in args.models]
+        if len(args.models) > 1:  # one input is a conversion: it keeps the checkpoints it was averaged from
+            info.training["averaged_from"] = [p.name for p in args.models]
         extra = {"MODEL_CARD.md": args.model_card.read_bytes()} if args.model_card else None
         save_model_dir(args.output, loaded.model, info, loaded.tokenizer, dtype=args.dtype, extra_files=extra)
     except (NMTError, OSError) as err:

@@ -422,11 +422,12 @@ function fillBeams() {
   beam.value = String(page.settings.beamSize);
 }
 
+// "German→English (test 2016 flickr BLEU 41.9)": test scores that `nmt-eval --record` stored.
 function summarise(models) {
   const parts = models.map((m) => {
     const bleu = Object.entries(m.metrics || {})
-      .filter(([name, value]) => typeof value === "number" && name.toLowerCase().includes("bleu"))
-      .map(([name, value]) => `${name.replace(/_/g, " ")} ${value.toFixed(1)}`);
+      .filter(([, value]) => value && typeof value === "object" && typeof value.BLEU === "number")
+      .map(([name, value]) => `${name.replace(/_/g, " ")} BLEU ${value.BLEU.toFixed(1)}`);
     return `${languageName(m.source_language)}→${languageName(m.target_language)}` +
       (bleu.length ? ` (${bleu.join(", ")})` : "");
   });

@@ -27,11 +27,11 @@ def translator() -> Translator:
     return Translator.from_dir(MODEL, device="cpu")
 
 
-def test_it_is_a_small_fp16_model_with_a_card() -> None:
+def test_it_is_a_small_int8_stored_model_with_a_card() -> None:
     config = json.loads((MODEL / "config.json").read_text())
-    assert config["weights"]["dtype"] == "float16"
+    assert config["weights"]["dtype"] == "int8"
     assert config["source_language"] == "de" and config["target_language"] == "en"
-    assert sum(f.stat().st_size for f in MODEL.iterdir()) <= 25 * 10**6
+    assert sum(f.stat().st_size for f in MODEL.iterdir()) <= 12 * 10**6
     assert "test_2016_flickr" in (MODEL / "MODEL_CARD.md").read_text()
 
 
