@@ -83,7 +83,7 @@ bench: install  ## training throughput and decoding speed of the reference archi
 	$(BIN)/python benchmarks/decode_speed.py
 
 load: install  ## service throughput and latency at 1-128 clients, batching on vs off
-	$(BIN)/python benchmarks/load.py --models models
+	$(BIN)/python benchmarks/load.py --models models/de-en
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -13,7 +13,7 @@ request, as a client honouring Retry-After would wait. Meanwhile a probe asks `/
 50 ms; a third row repeats the default deadline with a pathological request halfway through
 (128 texts of 4,998 dots). The table gives the probes' worst and 99th-percentile latency.
 
-    python benchmarks/load.py --models models --concurrency 1 8 32 128 --seconds 20
+    python benchmarks/load.py --models models/de-en --concurrency 1 8 32 128 --seconds 20
 """
 
 from __future__ import annotations
@@ -177,7 +177,9 @@ def goodput_table(args: argparse.Namespace, sentences: list[str]) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", type=Path, default=ROOT / "models")
+    p.add_argument(
+        "--models", type=Path, default=ROOT / "models" / "de-en", help="a model directory (or a folder of one)"
+    )
     p.add_argument("--src", type=Path, default=DEFAULT_SRC, help="sentences to send, one per line")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 128])
     p.add_argument("--seconds", type=float, default=20.0, help="duration of each level")

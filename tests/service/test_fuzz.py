@@ -36,7 +36,8 @@ def _operations(server: Server) -> list[schemathesis.schemas.APIOperation]:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_input_gets_a_5xx_and_every_error_is_json(fuzz_server: Server, mode: GenerationMode) -> None:
     operations = _operations(fuzz_server)
-    assert {op.path for op in operations} >= {"/v1/translate", "/translate", "/detect", "/languages", "/healthz"}
+    expected = {"/v1/translate", "/translate", "/detect", "/languages", "/healthz", "/translate_file"}
+    assert {op.path for op in operations} >= expected | {"/download_file/{key}", "/frontend/settings"}
     fuzzed = set()
     for operation in operations:
 
@@ -55,7 +56,9 @@ def test_no_input_gets_a_5xx_and_every_error_is_json(fuzz_server: Server, mode: 
             assert mode == GenerationMode.NEGATIVE
             continue
         fuzzed.add(operation.path)
-    assert fuzzed >= {"/v1/translate", "/translate", "/detect"}
+    assert fuzzed >= {"/v1/translate", "/translate", "/detect", "/translate_file"}
+    if mode == GenerationMode.POSITIVE:  # any string is a valid key: there is no negative case for it
+        assert "/download_file/{key}" in fuzzed
     requests = httpx.get(fuzz_server.url + "/metrics").text.count("nmt_http_requests_total{")
     assert requests >= 10  # distinct (route, method, status) series: the fuzzer reached the app
     assert "Traceback" not in fuzz_server.stderr()
