@@ -25,6 +25,7 @@ from nmt.batching import DEFAULT_BATCH_TOKENS
 from nmt.errors import NMTError
 from nmt.fileio import atomic_writer
 from nmt.model_dir import read_config
+from nmt.routing import model_route, translate_through
 from nmt.search import SearchOptions
 from nmt.translator import Translator
 
@@ -32,26 +33,32 @@ from nmt.translator import Translator
 class TranslateBatch:
     """A Ray Data actor: loads the model once, then translates batches of rows {"text": [...]}."""
 
-    def __init__(self, model: str, device: str, quantize: str | None, beam_size: int, batch_tokens: int) -> None:
-        self.translator = Translator.from_dir(model, device=device, quantize=quantize)
+    def __init__(self, route: list[str], device: str, quantize: str | None, beam_size: int, batch_tokens: int) -> None:
+        self.translators = [Translator.from_dir(model, device=device, quantize=quantize) for model in route]
         self.options = SearchOptions(beam_size=beam_size)
         self.batch_tokens = batch_tokens
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = [str(t) for t in batch["text"]]
-        results = self.translator.translate(texts, self.options, self.batch_tokens)
+        results = translate_through(self.translators, texts, self.options, self.batch_tokens)
         return {"path": batch["path"], "translation": np.array([r.text for r in results], dtype=object)}
 
 
-def check_inputs(inputs: Sequence[Path], model: Path) -> None:
-    """NMTError for what would otherwise fail inside the cluster: missing files, colliding names, the model."""
+def check_inputs(
+    inputs: Sequence[Path], model: Path, source: str | None = None, target: str | None = None
+) -> list[Path]:
+    """The model route (nmt.routing); NMTError for what would otherwise fail inside the cluster:
+    missing files, colliding names, a broken model or a pair no model serves."""
     names = [p.name for p in inputs]
     if len(set(names)) != len(names):
         raise NMTError("two inputs have the same file name: their outputs would collide")
     for path in inputs:
         if not path.is_file():
             raise NMTError(f"{path}: no such file")
-    read_config(model)  # a missing or broken model directory, with the library's message
+    route = model_route(model, source, target)
+    for path in route:
+        read_config(path)  # a missing or broken model directory, with the library's message
+    return route
 
 
 def translate_files(
@@ -65,6 +72,8 @@ def translate_files(
     beam_size: int = 5,
     quantize: str | None = None,
     batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    source: str | None = None,
+    target: str | None = None,
 ) -> dict[Path, int]:
     """Translate `inputs` into `output_dir/<name>` on the running Ray cluster; lines written per output.
 
@@ -73,7 +82,7 @@ def translate_files(
     """
     import ray
 
-    check_inputs(inputs, model)
+    route = check_inputs(inputs, model, source, target)
     names = [p.name for p in inputs]
     ray.data.DataContext.get_current().execution_options.preserve_order = True  # each file's line order
     resolved = [str(p.resolve()) for p in inputs]
@@ -81,7 +90,7 @@ def translate_files(
     translated = dataset.map_batches(
         TranslateBatch,
         fn_constructor_kwargs={
-            "model": str(model.resolve()),
+            "route": [str(p.resolve()) for p in route],
             "device": "cuda" if gpus_per_actor else "cpu",
             "quantize": quantize,
             "beam_size": beam_size,
@@ -108,7 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `nmt-ray-translate`; returns the exit status."""
     parser = argparse.ArgumentParser(prog="nmt-ray-translate", description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="plain UTF-8 text files, one sentence per line")
-    parser.add_argument("--model", required=True, type=Path, help="model directory")
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        help="model directory, or a folder of them (then --source and --target pick the model)",
+    )
+    parser.add_argument("--source", help="source language; with --target, picks a model or a pivot chain")
+    parser.add_argument("--target", help="target language")
     parser.add_argument("--output-dir", required=True, type=Path, help="one output file per input, same name")
     parser.add_argument("--actors", type=int, default=2, help="model replicas (actors)")
     parser.add_argument("--gpus-per-actor", type=float, default=0.0, help="0: CPU actors")
@@ -124,14 +140,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("nmt-ray-translate: Ray is not installed: pip install 'nmt[ray]'", file=sys.stderr)
         return 1
     try:
-        check_inputs(args.inputs, args.model)
+        check_inputs(args.inputs, args.model, args.source, args.target)
     except NMTError as err:
         print(f"nmt-ray-translate: error: {err}", file=sys.stderr)
         return 1
     ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
     try:
         counts = translate_files(args.inputs, args.output_dir, args.model, args.actors, args.gpus_per_actor,
-                                 args.cpus_per_actor, args.batch_size, args.beam_size, args.quantize)  # fmt: skip
+                                 args.cpus_per_actor, args.batch_size, args.beam_size, args.quantize,
+                                 source=args.source, target=args.target)  # fmt: skip
     except NMTError as err:
         print(f"nmt-ray-translate: error: {err}", file=sys.stderr)
         return 1

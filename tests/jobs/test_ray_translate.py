@@ -59,3 +59,14 @@ def test_the_command_reports_user_errors_in_one_line(tmp_path: Path) -> None:
                         "--output-dir", str(tmp_path / "out"), str(tmp_path / "missing.txt")],
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "no such file" in r.stderr, r.stderr
+
+
+def test_a_folder_of_models_and_a_pair_pick_the_route(models_dir: Path, tmp_path: Path) -> None:
+    from jobs.ray_translate import check_inputs
+
+    inputs = _files(tmp_path / "in")
+    assert check_inputs(inputs, models_dir, "fr", "en") == [models_dir / "fr-en"]
+    with pytest.raises(NMTError, match="de->fr is not supported"):
+        check_inputs(inputs, models_dir, "de", "fr")
+    with pytest.raises(NMTError, match="name the pair"):
+        check_inputs(inputs, models_dir)
