@@ -22,6 +22,7 @@ from typing import IO, Any
 import numpy as np
 
 from nmt.batching import DEFAULT_BATCH_TOKENS
+from nmt.cli import add_route_arguments
 from nmt.errors import NMTError
 from nmt.fileio import atomic_writer
 from nmt.model_dir import read_config
@@ -117,14 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `nmt-ray-translate`; returns the exit status."""
     parser = argparse.ArgumentParser(prog="nmt-ray-translate", description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="plain UTF-8 text files, one sentence per line")
-    parser.add_argument(
-        "--model",
-        required=True,
-        type=Path,
-        help="model directory, or a folder of them (then --source and --target pick the model)",
-    )
-    parser.add_argument("--source", help="source language; with --target, picks a model or a pivot chain")
-    parser.add_argument("--target", help="target language")
+    add_route_arguments(parser)
     parser.add_argument("--output-dir", required=True, type=Path, help="one output file per input, same name")
     parser.add_argument("--actors", type=int, default=2, help="model replicas (actors)")
     parser.add_argument("--gpus-per-actor", type=float, default=0.0, help="0: CPU actors")

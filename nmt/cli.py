@@ -30,8 +30,8 @@ from nmt.search import SearchOptions
 from nmt.translator import LengthLimits, Translation, Translator
 
 
-def _add_model_options(parser: argparse.ArgumentParser, beam_default: int) -> None:
-    search, limits = SearchOptions(), LengthLimits()  # the defaults are the library's
+def add_route_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --source and --target, as every command that translates takes them (see nmt.routing)."""
     parser.add_argument(
         "--model",
         required=True,
@@ -40,6 +40,11 @@ def _add_model_options(parser: argparse.ArgumentParser, beam_default: int) -> No
     )
     parser.add_argument("--source", help="source language; with --target, picks a model or a pivot chain")
     parser.add_argument("--target", help="target language")
+
+
+def _add_model_options(parser: argparse.ArgumentParser, beam_default: int) -> None:
+    search, limits = SearchOptions(), LengthLimits()  # the defaults are the library's
+    add_route_arguments(parser)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--dtype", default="fp32", choices=CHOICES, help="fp16/bf16 need CUDA")
     parser.add_argument("--quantize", choices=["int8"], help="int8 on x86 CPUs: faster, batch-invariant")

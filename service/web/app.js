@@ -227,27 +227,13 @@ function heatmap(alignment, index, count) {
   corner.textContent = "target ↓ / source →";
   corner.className = "corner";
   head.append(corner);
-  alignment.source_tokens.forEach((piece, s) => {
-    const th = document.createElement("th");
-    th.scope = "col";
-    th.className = "src";
-    th.dataset.col = String(s);
-    th.tabIndex = 0;
-    th.textContent = piece;
-    head.append(th);
-  });
+  alignment.source_tokens.forEach((piece, s) => head.append(pieceHeader(piece, "col", s)));
   const thead = document.createElement("thead");
   thead.append(head);
   const tbody = document.createElement("tbody");
   alignment.target_tokens.forEach((piece, t) => {
     const row = document.createElement("tr");
-    const th = document.createElement("th");
-    th.scope = "row";
-    th.className = "tgt";
-    th.dataset.row = String(t);
-    th.tabIndex = 0;
-    th.textContent = piece;
-    row.append(th);
+    row.append(pieceHeader(piece, "row", t));
     (alignment.weights[t] || []).forEach((w, s) => {
       const td = document.createElement("td");
       td.dataset.row = String(t);
@@ -265,6 +251,17 @@ function heatmap(alignment, index, count) {
   table.addEventListener("mouseleave", () => highlight(table, alignment, null));
   table.addEventListener("focusout", () => highlight(table, alignment, null));
   return table;
+}
+
+// A focusable header cell for a source piece (a column) or a target piece (a row).
+function pieceHeader(piece, scope, index) {
+  const th = document.createElement("th");
+  th.scope = scope;
+  th.className = scope === "col" ? "src" : "tgt";
+  th.dataset[scope] = String(index);
+  th.tabIndex = 0;
+  th.textContent = piece;
+  return th;
 }
 
 // Pointing at a target piece (its row) lights the source pieces it attended to, by weight;
