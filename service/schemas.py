@@ -23,8 +23,12 @@ class TranslateRequest(BaseModel):
     model: str | None = Field(
         None, description="model id, e.g. 'de-en'; optional when only one model is loaded or target is given"
     )
-    source: str | None = Field(None, description="source language code, or 'auto' to detect it per text")
-    target: str | None = Field(None, description="target language code: picks a model, or two through a pivot")
+    source: str | None = Field(
+        None, min_length=1, max_length=32, description="source language code, or 'auto' to detect it per text"
+    )
+    target: str | None = Field(
+        None, min_length=1, max_length=32, description="target language code: picks a model, or two through a pivot"
+    )
     beam_size: int | None = Field(None, ge=1, description="beam width (default: the server's NMT_BEAM_SIZE)")
     n_best: int = Field(1, ge=1, description="translations per text: the best plus n_best - 1 alternatives")
     return_scores: bool = Field(False, description="include the length-normalised log-probability")

@@ -81,6 +81,12 @@ def test_auto_source_detects_each_text(pivot_client: TestClient) -> None:
     assert r.json()["model"] == "en-de,fr-en+en-de"
 
 
+@pytest.mark.parametrize("body", [{"target": ""}, {"source": "", "target": "de"}, {"target": "x" * 33}])
+def test_empty_or_overlong_language_codes_are_422(pivot_client: TestClient, body: dict) -> None:
+    r = pivot_client.post("/v1/translate", json={"texts": ["a"], **body})
+    assert r.status_code == 422 and ("source" in r.json()["error"] or "target" in r.json()["error"])
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
