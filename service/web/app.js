@@ -9,6 +9,7 @@ const page = {
   settings: { charLimit: 5000, keyRequired: false, beamSize: 5, maxBeamSize: 8, fileCharLimit: 0,
               supportedFilesFormat: [".txt", ".srt"] },
   languages: [],          // [{code, name, targets}] from /languages
+  models: [],             // /v1/models
   names: {},              // code -> name
   detected: null,         // language /detect or source=auto found for the current text
   request: null,          // AbortController of the translation in flight
@@ -310,6 +311,7 @@ function swap() {
   const translation = $("target-text").value;
   $("source").value = target;
   fillTargets(source);
+  summarise();
   $("source-text").value = translation;
   $("target-text").value = "";
   updateCounter();
@@ -419,17 +421,33 @@ function fillBeams() {
   beam.value = String(page.settings.beamSize);
 }
 
-// "German→English (test 2016 flickr BLEU 41.9)": test scores that `nmt-eval --record` stored.
-function summarise(models) {
-  const parts = models.map((m) => {
-    const bleu = Object.entries(m.metrics || {})
-      .filter(([, value]) => value && typeof value === "object" && typeof value.BLEU === "number")
-      .map(([name, value]) => `${name.replace(/_/g, " ")} BLEU ${value.BLEU.toFixed(1)}`);
-    return `${languageName(m.source_language)}→${languageName(m.target_language)}` +
-      (bleu.length ? ` (${bleu.join(", ")})` : "");
-  });
-  return `Models: ${parts.join("; ")}. They were trained on image captions (Multi30k): expect good ` +
-    "translations of short sentences describing people, animals and scenes, and weak ones elsewhere.";
+// What the page knows of the chosen pair: the model (or the two of a pivot) and its recorded test BLEU.
+function describeModel(m) {
+  const bleu = Object.entries(m.metrics || {})
+    .filter(([, value]) => value && typeof value === "object" && typeof value.BLEU === "number")
+    .map(([name, value]) => `BLEU ${value.BLEU.toFixed(1)} on ${name.replace(/_/g, " ")}`);
+  return `${languageName(m.source_language)}→${languageName(m.target_language)}` +
+    (bleu.length ? ` (${bleu.join(", ")})` : "");
+}
+
+function summarise() {
+  const source = $("source").value;
+  const target = $("target").value;
+  const find = (s, t) => page.models.find((m) => m.source_language === s && m.target_language === t);
+  let what;
+  if (source === AUTO) {
+    what = `${page.models.length} models; the source language is detected`;
+  } else if (find(source, target)) {
+    what = `Model: ${describeModel(find(source, target))}`;
+  } else {
+    const pivot = page.models.find((m) => m.source_language === source && find(m.target_language, target));
+    what = pivot
+      ? `Through ${languageName(pivot.target_language)}: ${describeModel(pivot)}, then ` +
+        describeModel(find(pivot.target_language, target))
+      : "No model for this pair";
+  }
+  $("model-summary").textContent = `${what}. Trained on image captions (Multi30k): expect good translations ` +
+    "of short sentences describing people, animals and scenes, and weak ones elsewhere.";
 }
 
 async function start() {
@@ -449,13 +467,14 @@ async function start() {
     page.languages.forEach((l) => { page.names[l.code] = l.name; });
     fillLanguages("de", "en");
     const models = await api("/v1/models");
-    $("model-summary").textContent = summarise(models.models);
+    page.models = models.models;
+    summarise();
   } catch (err) {
     $("model-summary").textContent = "";
     showError(err.message);
   }
-  $("source").addEventListener("change", () => { fillTargets(); translate(); });
-  $("target").addEventListener("change", translate);
+  $("source").addEventListener("change", () => { fillTargets(); summarise(); translate(); });
+  $("target").addEventListener("change", () => { summarise(); translate(); });
   $("beam").addEventListener("change", translate);
   $("alternatives").addEventListener("change", translate);
   $("swap").addEventListener("click", swap);

@@ -6,6 +6,7 @@ The server serves the shipped German->English model and a tiny random English->G
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,9 @@ def test_the_page_loads_offline_with_no_console_errors(browser: Any, server: Ser
     assert browser.title.startswith("NMT")
     sources = [o.get_attribute("value") for o in by_id(browser, "source").find_elements("tag name", "option")]
     assert sources == ["auto", "de", "en"]
-    assert "image captions" in by_id(browser, "model-summary").text
+    summary = by_id(browser, "model-summary").text
+    assert "image captions" in summary
+    assert re.search(r"Model: German→English \(BLEU \d+\.\d on test 2016 flickr", summary), summary
     # nothing comes from another host: every script, style and image is served by the app itself
     resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert resources and all(r.startswith(server.url) for r in resources)
