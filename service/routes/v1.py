@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from nmt.errors import InputError
 from service.deps import Authenticated, InFlight, StateDep, arrival, ready_registry, until_disconnected
-from service.limits import LimitExceeded, check_texts, search_options
+from service.limits import check_texts, search_options
 from service.schemas import (
     AlignmentOut,
     AlternativeOut,
@@ -42,22 +43,22 @@ async def translate(
     check_texts(body.texts, state.settings)
     options = search_options(state.settings, body.beam_size, body.n_best, body.return_alignments)
     detected: list[tuple[str, float]] = []
-    if body.target is None:
-        if body.source is not None:
-            raise LimitExceeded("source was given without target: name the target language too")
+    if body.model is not None or body.target is None:
+        if body.target is None and body.source is not None:
+            raise InputError("source was given without target: name the target language too")
         entry = registry.get(body.model)
+        source, target = (body.source or "auto").lower(), (body.target or entry.target_language).lower()
+        if source not in ("auto", entry.source_language) or target != entry.target_language:
+            raise InputError(
+                f"model {entry.id} translates {entry.source_language}->{entry.target_language}, "
+                f"not {source}->{target}: leave model out to be routed"
+            )
         model_id = entry.id
-        work = state.engine.translate(entry, body.texts, options, arrival(request))
-        results = await until_disconnected(request, work)
+        results = await until_disconnected(
+            request, state.engine.translate(entry, body.texts, options, arrival(request))
+        )
     else:
         source, target = (body.source or "auto").lower(), body.target.lower()
-        if body.model is not None:
-            entry = registry.get(body.model)
-            if (source not in ("auto", entry.source_language)) or target != entry.target_language:
-                raise LimitExceeded(
-                    f"model {entry.id} translates {entry.source_language}->{entry.target_language}, "
-                    f"not {source}->{target}: leave model out to be routed"
-                )
         pair = state.engine.translate_pair(registry, body.texts, source, target, options, arrival(request))
         results, detected = await until_disconnected(request, pair)
         sources = sorted({lang for lang, _ in detected}) if detected else [source]
@@ -81,7 +82,7 @@ async def translate(
 
 @router.get("/models", response_model=ModelsResponse, tags=["models"])
 async def models(state: StateDep) -> ModelsResponse:
-    """The loaded models: ids, languages, size, device and validation scores."""
+    """The loaded models: ids, languages, size, device, and scores (validation, and recorded test sets)."""
     registry = ready_registry(state)
     return ModelsResponse(
         models=[
