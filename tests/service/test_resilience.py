@@ -65,6 +65,24 @@ def test_a_disconnect_storm_leaves_the_server_serving_at_once(server: Server) ->
     assert "Traceback" not in server.stderr()  # a client leaving is routine, not an error
 
 
+def test_a_client_that_hangs_up_mid_file_stops_its_translation(server: Server) -> None:
+    """A large file upload whose client leaves: the remaining chunks are never searched."""
+    lines = "".join(f"{' '.join('abcdefghijkl'[(i + j) % 12] for j in range(6))}\n" for i in range(3000))
+    form = {"source": "de", "target": "en", "progress_id": "hangup-0123456789"}
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(server.url + "/translate_file", files={"file": ("big.txt", lines.encode())}, data=form, timeout=0.3)
+    end = time.monotonic() + 10
+    while httpx.get(server.url + "/translate_file/progress/hangup-0123456789").status_code != 404:
+        assert time.monotonic() < end, "the abandoned file is still being translated"
+        time.sleep(0.05)
+    metrics = httpx.get(server.url + "/metrics").text
+    translated = [line for line in metrics.splitlines() if line.startswith("nmt_translated_sentences_total{")]
+    sentences = sum(float(line.split()[-1]) for line in translated)
+    assert 0 < sentences < 3000  # it had started, and it stopped: not every line was translated
+    r = httpx.post(server.url + "/v1/translate", json={"texts": ["a b"], "model": "de-en"}, timeout=10)
+    assert r.status_code == 200 and "Traceback" not in server.stderr()
+
+
 def test_stalled_uploads_and_clients_that_never_read_do_not_block_others(server: Server) -> None:
     stalled = [_connect(server) for _ in range(20)]
     for sock in stalled:
