@@ -30,6 +30,18 @@ def fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _process_umask() -> int:
+    """The umask, read once at import (setting it back at once; imports run before any thread we start)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()
+FILE_MODE = 0o666 & ~_UMASK  # what open() would give: mkstemp's 0600 would hide outputs from other users
+DIR_MODE = 0o777 & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     """A file to stream into: on success it is fsynced and renamed onto `path`, on error removed.
@@ -39,6 +51,7 @@ def atomic_writer(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as handle:
             yield handle
             handle.flush()
@@ -71,6 +84,7 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        tmp.chmod(DIR_MODE)
         yield tmp
         for child in tmp.iterdir():
             if child.is_file():
