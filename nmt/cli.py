@@ -67,8 +67,9 @@ def _add_model_options(parser: argparse.ArgumentParser, beam_default: int) -> No
 
 def _build(
     args: argparse.Namespace, n_best: int = 1, alignments: bool = False
-) -> tuple[list[Translator], SearchOptions]:
-    """The translators that take --source to --target (one, or a pivot chain) and the search options."""
+) -> tuple[list[Path], list[Translator], SearchOptions]:
+    """The model directories that take --source to --target (one, or a pivot chain), their translators,
+    and the search options."""
     try:
         options = SearchOptions(
             beam_size=args.beam_size, n_best=n_best, length_penalty=args.length_penalty, alpha=args.alpha,
@@ -83,7 +84,8 @@ def _build(
     route = model_route(args.model, args.source, args.target)
     if alignments and len(route) > 1:
         raise NMTError(f"--alignments needs a direct model; {args.source}->{args.target} goes through a pivot")
-    return [Translator.from_dir(d, args.device, args.dtype, args.quantize, limits, options) for d in route], options
+    translators = [Translator.from_dir(d, args.device, args.dtype, args.quantize, limits, options) for d in route]
+    return route, translators, options
 
 
 # ----- nmt-translate ------------------------------------------------------------------------
@@ -154,7 +156,9 @@ class _Stdout:
 
 
 @contextlib.contextmanager
-def _destination(args: argparse.Namespace, start: int, stop: int | None) -> Iterator[ResumableWriter | _Stdout]:
+def _destination(
+    args: argparse.Namespace, route: list[Path], start: int, stop: int | None
+) -> Iterator[ResumableWriter | _Stdout]:
     """stdout, or the --output file continuing an interrupted run of the same command (see nmt.resume)."""
     if args.output is None:
         yield _Stdout()
@@ -167,7 +171,6 @@ def _destination(args: argparse.Namespace, start: int, stop: int | None) -> Iter
         facts["run"] = os.getpid()
     else:
         facts = {"input": file_identity(args.input)}
-    route = model_route(args.model, args.source, args.target)
     facts["model"] = [{"path": str(d.resolve()), "weights": read_config(d).get("weights")} for d in route]
     ignored = {"input", "output", "model", "quiet", "source", "target"}
     facts["options"] = {k: v for k, v in sorted(vars(args).items()) if k not in ignored}
@@ -206,10 +209,10 @@ def translate_main(argv: Sequence[str] | None = None) -> int:
             total = stop - start
         elif args.input is not None and args.input.suffix != ".gz" and sys.stderr.isatty() and not args.quiet:
             total = count_lines(args.input)
-        translators, options = _build(args, args.n_best, args.alignments)
+        route, translators, options = _build(args, args.n_best, args.alignments)
         bar = tqdm(total=total, unit=" sent", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
         size = max(args.chunk_lines, 1)
-        with _destination(args, start, stop) as out, bar:
+        with _destination(args, route, start, stop) as out, bar:
             bar.update(out.lines_done)
             for chunk in _chunks(stream_lines(args.input, start + out.lines_done, stop), size):
                 results = translate_through(translators, chunk, options, args.batch_tokens)
@@ -257,7 +260,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         sources, references = read_lines(args.src), read_lines(args.ref)
         if len(sources) != len(references):
             raise NMTError(f"{args.src} has {len(sources)} lines but {args.ref} has {len(references)}")
-        translators, options = _build(args)
+        route, translators, options = _build(args)
         hypotheses = [t.text for t in translate_through(translators, sources, options, args.batch_tokens)]
         if args.output:
             try:
@@ -271,7 +274,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
             values: dict[str, Any] = {s.name: round(s.score, 2) for s in scores}
             values.update(beam_size=options.beam_size, sentences=len(sources))
             values["signatures"] = {s.name: s.signature for s in scores}
-            record_metrics(model_route(args.model, args.source, args.target)[0], args.record, values)
+            record_metrics(route[0], args.record, values)
     except NMTError as err:
         print(f"nmt-eval: error: {err}", file=sys.stderr)
         return 1
