@@ -26,6 +26,7 @@ from nmt.cli import add_route_arguments
 from nmt.errors import NMTError
 from nmt.fileio import atomic_writer
 from nmt.model_dir import read_config
+from nmt.precision import PRECISION_CHOICES
 from nmt.routing import model_route, translate_through
 from nmt.search import SearchOptions
 from nmt.translator import Translator
@@ -34,8 +35,8 @@ from nmt.translator import Translator
 class TranslateBatch:
     """A Ray Data actor: loads the model once, then translates batches of rows {"text": [...]}."""
 
-    def __init__(self, route: list[str], device: str, quantize: str | None, beam_size: int, batch_tokens: int) -> None:
-        self.translators = [Translator.from_dir(model, device=device, quantize=quantize) for model in route]
+    def __init__(self, route: list[str], device: str, precision: str, beam_size: int, batch_tokens: int) -> None:
+        self.translators = [Translator.from_dir(model, device=device, precision=precision) for model in route]
         self.options = SearchOptions(beam_size=beam_size)
         self.batch_tokens = batch_tokens
 
@@ -71,7 +72,7 @@ def translate_files(
     cpus_per_actor: float = 1.0,
     batch_size: int = 256,
     beam_size: int = 5,
-    quantize: str | None = None,
+    precision: str = "auto",
     batch_tokens: int = DEFAULT_BATCH_TOKENS,
     source: str | None = None,
     target: str | None = None,
@@ -93,7 +94,7 @@ def translate_files(
         fn_constructor_kwargs={
             "route": [str(p.resolve()) for p in route],
             "device": "cuda" if gpus_per_actor else "cpu",
-            "quantize": quantize,
+            "precision": precision,
             "beam_size": beam_size,
             "batch_tokens": batch_tokens,
         },
@@ -125,7 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cpus-per-actor", type=float, default=1.0, help="leave a CPU free for reading")
     parser.add_argument("--batch-size", type=int, default=256, help="lines per batch sent to an actor")
     parser.add_argument("--beam-size", type=int, default=5)
-    parser.add_argument("--quantize", choices=["int8"], help="int8 on x86 CPU actors")
+    parser.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                        help="auto (default): int8 on x86 CPU actors, bf16/fp16 on GPU ones")  # fmt: skip
+    parser.add_argument("--quantize", dest="precision", choices=["int8"], help=argparse.SUPPRESS)  # earlier flag
     parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local instance)")
     args = parser.parse_args(argv)
     try:
@@ -141,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
     try:
         counts = translate_files(args.inputs, args.output_dir, args.model, args.actors, args.gpus_per_actor,
-                                 args.cpus_per_actor, args.batch_size, args.beam_size, args.quantize,
+                                 args.cpus_per_actor, args.batch_size, args.beam_size, args.precision,
                                  source=args.source, target=args.target)  # fmt: skip
     except NMTError as err:
         print(f"nmt-ray-translate: error: {err}", file=sys.stderr)

@@ -18,15 +18,17 @@ from typing import Any, get_args
 from tqdm import tqdm
 
 from nmt.batching import DEFAULT_BATCH_TOKENS
-from nmt.dtypes import CHOICES
+from nmt.dtypes import ALIASES, DTYPES
 from nmt.errors import NMTError
 from nmt.fileio import atomic_write_text, count_lines, read_lines, stream_lines
 from nmt.model_dir import read_config, record_metrics
 from nmt.penalties import LengthPenalty
+from nmt.precision import PRECISION_CHOICES
 from nmt.resume import ResumableWriter, file_identity, resumable_output
 from nmt.routing import model_route, translate_through
 from nmt.scoring import corpus_scores
 from nmt.search import SearchOptions
+from nmt.shortlist import ShortlistUse
 from nmt.translator import LengthLimits, Translation, Translator
 
 
@@ -46,8 +48,14 @@ def _add_model_options(parser: argparse.ArgumentParser, beam_default: int) -> No
     search, limits = SearchOptions(), LengthLimits()  # the defaults are the library's
     add_route_arguments(parser)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.add_argument("--dtype", default="fp32", choices=CHOICES, help="fp16/bf16 need CUDA")
-    parser.add_argument("--quantize", choices=["int8"], help="int8 on x86 CPUs: faster, batch-invariant")
+    parser.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                        help="auto (default): int8 on x86 CPUs, bf16 or fp16 on CUDA; fp32: the reference")  # fmt: skip
+    # the flags of earlier versions, kept working: --quantize int8 and --dtype name a precision
+    parser.add_argument("--quantize", dest="precision", choices=["int8"], help=argparse.SUPPRESS)
+    parser.add_argument("--dtype", dest="precision", type=lambda v: ALIASES.get(v, v), choices=list(DTYPES),
+                        help=argparse.SUPPRESS)  # fmt: skip
+    parser.add_argument("--shortlist", default="auto", choices=get_args(ShortlistUse),
+                        help="search each sentence's shortlist where the model has one (auto: on CPUs)")  # fmt: skip
     parser.add_argument("--beam-size", type=int, default=beam_default, help=f"1 is greedy (default {beam_default})")
     parser.add_argument("--length-penalty", default=search.length_penalty, choices=get_args(LengthPenalty))
     parser.add_argument("--alpha", type=float, default=search.alpha, help="exponent of the gnmt length penalty")
@@ -84,7 +92,12 @@ def _build(
     route = model_route(args.model, args.source, args.target)
     if alignments and len(route) > 1:
         raise NMTError(f"--alignments needs a direct model; {args.source}->{args.target} goes through a pivot")
-    translators = [Translator.from_dir(d, args.device, args.dtype, args.quantize, limits, options) for d in route]
+    translators = [Translator.from_dir(d, args.device, args.precision, limits, options, args.shortlist) for d in route]
+    for path, translator in zip(route, translators, strict=True):
+        if getattr(args, "quiet", False) or not sys.stderr.isatty():  # beside the progress bar, where there is one
+            break
+        shortlist = "a shortlist" if translator.shortlist is not None else "the whole vocabulary"
+        print(f"{path}: {translator.precision} on {translator.device}, searching {shortlist}", file=sys.stderr)
     return route, translators, options
 
 
@@ -273,6 +286,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
                 raise NMTError("--record needs a direct model: a pivot chain's scores belong to no one model")
             values: dict[str, Any] = {s.name: round(s.score, 2) for s in scores}
             values.update(beam_size=options.beam_size, sentences=len(sources))
+            values.update(precision=translators[0].precision, shortlist=translators[0].shortlist is not None)
             values["signatures"] = {s.name: s.signature for s in scores}
             record_metrics(route[0], args.record, values)
     except NMTError as err:

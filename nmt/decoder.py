@@ -21,6 +21,9 @@ import torch
 from torch import nn
 
 from nmt.attention import GridMemory, dot_attention, exact_dot_attention
+from nmt.encoder import InputRange, column_bounds
+from nmt.layers import StepLSTM
+from nmt.shortlist import OutputVocab, exact_log_softmax
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,8 @@ class DecoderState:
 
     A row is a sentence, or one of its `beams` beams: rows b * beams ... b * beams + beams - 1
     belong to sentence b, and share its memory, so beam search never copies the encoder
-    output. `grid` is the memory on the integer grid of exact attention, present at inference.
+    output. `grid` is the memory on the integer grid of exact attention, present at inference,
+    where `memory` is then empty (B, 0, H).
     """
 
     hidden: torch.Tensor
@@ -39,6 +43,7 @@ class DecoderState:
     mask: torch.Tensor
     grid: GridMemory | None = None
     beams: int = 1
+    vocab: OutputVocab | None = None  # each sentence's output shortlist; None: the whole vocabulary
 
     @property
     def batch_size(self) -> int:
@@ -63,6 +68,7 @@ class DecoderState:
             memory=self.memory.index_select(0, sentences),
             mask=self.mask.index_select(0, sentences),
             grid=None if self.grid is None else self.grid.select(sentences),
+            vocab=None if self.vocab is None else self.vocab.select(sentences),
         )
 
     def reorder_beams(self, index: torch.Tensor) -> DecoderState:
@@ -128,19 +134,48 @@ class Decoder(nn.Module):
         if self.memory_proj is not None:
             memory = self.memory_proj(memory)
         feed = memory.new_zeros(memory.size(0), self.hidden_size) if self.input_feed else None
-        grid = None if self.training else GridMemory.of(memory)
-        return DecoderState(hidden=hidden, cell=cell, feed=feed, memory=memory, mask=mask, grid=grid)
+        if self.training:
+            return DecoderState(hidden=hidden, cell=cell, feed=feed, memory=memory, mask=mask)
+        # exact attention reads only the grid: an empty memory keeps dropping finished sentences cheap
+        grid = GridMemory.of(memory)
+        return DecoderState(hidden=hidden, cell=cell, feed=feed, memory=memory[:, :0], mask=mask, grid=grid)
 
-    def _run(self, state: DecoderState, emb: torch.Tensor) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
-        """Core recurrence over embedded inputs (B, T, E) -> h~ (B, T, H), state, attn (B, T, S)."""
+    def input_ranges(self) -> dict[str, InputRange]:
+        """What each layer's inputs can hold, for precisions that quantise them (see `nmt.precision`).
+
+        LSTM outputs, h~ and attention over them lie in [-1, 1]; embeddings within their
+        table's columns; a projected memory within its weights' row sums; the generator's
+        input, when a projection of h~, has no fixed range.
+        """
+        unit = torch.ones(self.hidden_size)
+        emb_bounds = column_bounds(self.embedding)
+        rnn_bounds = torch.cat([emb_bounds, unit]) if self.input_feed else emb_bounds
+        memory_bounds = unit
+        ranges = {"rnn": InputRange(rnn_bounds, tokens=self.embedding)}
+        if self.memory_proj is not None:
+            memory_bounds = self.memory_proj.weight.detach().abs().sum(dim=1).float()
+            ranges["memory_proj"] = InputRange(torch.ones(self.memory_proj.in_features))
+        ranges["combine"] = InputRange(torch.cat([memory_bounds, unit]))
+        if self.out_proj is not None:
+            ranges["out_proj"] = InputRange(unit)
+        ranges["generator"] = InputRange(None if self.out_proj is not None else unit)
+        return ranges
+
+    def _run(self, state: DecoderState, tokens: torch.Tensor) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """Core recurrence over input ids (B, T) -> h~ (B, T, H), state, attn (B, T, S)."""
         rnn_state = state.hidden if state.cell is None else (state.hidden, state.cell)
+        # an inference LSTM with a token table looks up the embedding's share of its first product
+        tabled = isinstance(self.rnn, StepLSTM) and self.rnn.token_gates is not None
+        emb = None if tabled else self.dropout(self.embedding(tokens))
         if self.input_feed:
             assert state.feed is not None
             outputs, tildes, attns = [], [], []
             feed = state.feed
-            for t in range(emb.size(1)):
-                rnn_in = torch.cat([emb[:, t], feed], dim=-1).unsqueeze(1)
-                out, rnn_state = self.rnn(rnn_in, rnn_state)
+            for t in range(tokens.size(1)):
+                if emb is None:
+                    out, rnn_state = self.rnn(feed.unsqueeze(1), rnn_state, tokens[:, t : t + 1])
+                else:
+                    out, rnn_state = self.rnn(torch.cat([emb[:, t], feed], dim=-1).unsqueeze(1), rnn_state)
                 tilde, attn = self._attend(out, state)
                 feed = tilde.squeeze(1)
                 outputs.append(out)
@@ -149,7 +184,10 @@ class Decoder(nn.Module):
             tilde, attn = torch.cat(tildes, dim=1), torch.cat(attns, dim=1)
         else:
             feed = None
-            out, rnn_state = self.rnn(emb, rnn_state)
+            if emb is None:
+                out, rnn_state = self.rnn(state.hidden.new_empty(*tokens.shape, 0), rnn_state, tokens)
+            else:
+                out, rnn_state = self.rnn(emb, rnn_state)
             tilde, attn = self._attend(out, state)
         hidden, cell = rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
         new_state = replace(state, hidden=hidden, cell=cell, feed=feed)
@@ -168,19 +206,24 @@ class Decoder(nn.Module):
 
     def logits(self, tilde: torch.Tensor) -> torch.Tensor:
         """Attentional vectors (..., H) -> unnormalised scores over the vocabulary (..., V)."""
-        if self.out_proj is not None:
-            tilde = self.out_proj(tilde)
-        return self.generator(tilde)
+        return self.generator(self._features(tilde))
+
+    def _features(self, tilde: torch.Tensor) -> torch.Tensor:
+        return tilde if self.out_proj is None else self.out_proj(tilde)
 
     def step(self, state: DecoderState, prev_tokens: torch.Tensor) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
-        """One step: previous tokens (B,) -> log-probs (B, V) in fp32, new state, attention (B, S)."""
-        emb = self.dropout(self.embedding(prev_tokens.unsqueeze(1)))
-        tilde, new_state, attn = self._run(state, emb)
-        log_probs = torch.log_softmax(self.logits(tilde.squeeze(1)).float(), dim=-1)
+        """One step: previous tokens (B,) -> log-probs (B, V) in fp32, new state, attention (B, S).
+
+        With a shortlist in the state, log-probs are over each row's list (B, L): `state.vocab.row_ids`.
+        """
+        tilde, new_state, attn = self._run(state, prev_tokens.unsqueeze(1))
+        if state.vocab is None:
+            log_probs = torch.log_softmax(self.logits(tilde.squeeze(1)).float(), dim=-1)
+        else:
+            log_probs = exact_log_softmax(state.vocab.logits(self._features(tilde.squeeze(1)), state.beams))
         return log_probs, new_state, attn.squeeze(1)
 
     def forward(self, state: DecoderState, tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher forcing over target inputs (B, T) -> logits (B, T, V), attention (B, T, S)."""
-        emb = self.dropout(self.embedding(tgt_in))
-        tilde, _, attn = self._run(state, emb)
+        tilde, _, attn = self._run(state, tgt_in)
         return self.logits(tilde), attn

@@ -7,11 +7,29 @@ encoding alone or inside a padded batch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 EncoderFinal = tuple[torch.Tensor, torch.Tensor | None]  # (h, c), each (L, B, 2H); c None for GRU
+
+
+@dataclass(frozen=True)
+class InputRange:
+    """What a layer's inputs can hold: the largest |value| per input column, or None where no bound is known.
+
+    `tokens`: for a recurrent layer whose first inputs are embeddings of token ids, their table.
+    """
+
+    bounds: torch.Tensor | None
+    tokens: nn.Embedding | None = None
+
+
+def column_bounds(embedding: nn.Embedding) -> torch.Tensor:
+    """Largest |value| of each embedding column: the bound of every embedded input."""
+    return embedding.weight.detach().abs().amax(dim=0).float()
 
 
 class Encoder(nn.Module):
@@ -38,9 +56,16 @@ class Encoder(nn.Module):
             batch_first=True,
         )
 
+    def input_ranges(self) -> dict[str, InputRange]:
+        """What each layer's inputs can hold, for precisions that quantise them (see `nmt.precision`)."""
+        return {"rnn": InputRange(column_bounds(self.embedding))}
+
     def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, EncoderFinal]:
         """Encode ids (B, S) with true lengths (B,) -> outputs (B, S, 2H), final states (L, B, 2H)."""
         emb = self.dropout(self.embedding(src))
+        if not isinstance(self.rnn, nn.RNNBase):  # an inference recurrence (nmt.layers.StepBiLSTM) takes lengths
+            outputs, final_states = self.rnn(emb, lengths)
+            return outputs, final_states
         packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out_packed, final = self.rnn(packed)
         outputs, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=src.size(1))

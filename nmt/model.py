@@ -10,7 +10,7 @@ from torch import nn
 
 from nmt.config import ModelConfig
 from nmt.decoder import Decoder, DecoderState
-from nmt.encoder import Encoder
+from nmt.encoder import Encoder, InputRange
 from nmt.tokenizer import PAD_ID
 
 
@@ -23,6 +23,15 @@ class Bridge(nn.Module):
         self.proj_h = nn.Linear(memory_size, hidden) if kind == "dense" else None
         self.proj_c = nn.Linear(memory_size, hidden) if kind == "dense" and cell == "lstm" else None
         self.has_cell = cell == "lstm"
+
+    def input_ranges(self) -> dict[str, InputRange]:
+        """Final encoder h is an LSTM output in [-1, 1]; the cell state has no fixed range."""
+        ranges = {}
+        if self.proj_h is not None:
+            ranges["proj_h"] = InputRange(torch.ones(self.proj_h.in_features))
+        if self.proj_c is not None:
+            ranges["proj_c"] = InputRange(None)
+        return ranges
 
     def _layers(self, state: torch.Tensor) -> torch.Tensor:
         # Map encoder layers to decoder layers: the top ones, repeating the top if too few.

@@ -29,19 +29,23 @@ def normalized_score(log_prob: float, length: int, kind: LengthPenalty, alpha: f
     return log_prob / length_penalty(length, kind, alpha)
 
 
-def block_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int) -> None:
+def block_repeated_ngrams(
+    log_probs: torch.Tensor, history: torch.Tensor, n: int, ids: torch.Tensor | None = None
+) -> None:
     """Set to -inf, in place, every token that would repeat an n-gram already in a row's history.
 
-    log_probs (N, V); history (N, t) tokens generated so far (bos excluded).
+    log_probs (N, V); history (N, t) tokens generated so far (bos excluded); `ids` (N, V): the
+    token of each column when the columns are a shortlist, not the vocabulary.
     """
     if n <= 0 or history.size(1) < n - 1:
-        return
-    if n == 1:
-        log_probs.scatter_(1, history, float("-inf"))
         return
     rows = history.tolist()
     for i, tokens in enumerate(rows):
         prefix = tuple(tokens[len(tokens) - (n - 1) :])
         banned = [tokens[j + n - 1] for j in range(len(tokens) - n + 1) if tuple(tokens[j : j + n - 1]) == prefix]
-        if banned:
+        if not banned:
+            continue
+        if ids is None:
             log_probs[i, banned] = float("-inf")
+        else:
+            log_probs[i].masked_fill_(torch.isin(ids[i], torch.tensor(banned, device=ids.device)), float("-inf"))

@@ -58,18 +58,33 @@ class Hypothesis:
 _EMPTY = Hypothesis([], float("-inf"), float("-inf"))
 
 
+def _columns(state: DecoderState, eos: int) -> tuple[torch.Tensor | None, int]:
+    """Token ids of each row's log-prob columns (None: the columns are the ids) and eos's column."""
+    if state.vocab is None:
+        return None, eos
+    return state.vocab.row_ids(state.beams), 0  # shortlists put eos first
+
+
+def _tokens(columns: torch.Tensor, ids: torch.Tensor | None, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Token ids of chosen `columns` (N,) of rows `rows` (default: row i for column i)."""
+    if ids is None:
+        return columns
+    return ids[torch.arange(columns.numel(), device=columns.device) if rows is None else rows, columns]
+
+
 def _constrain(
     log_probs: torch.Tensor,
     history: torch.Tensor,
     max_len: torch.Tensor,
     eos: int,
     options: SearchOptions,
+    ids: torch.Tensor | None = None,
 ) -> None:
-    """Apply min length, repeat blocking and forced eos at the length cap, in place."""
+    """Apply min length, repeat blocking and forced eos at the length cap, in place; `eos` is its column."""
     produced = history.size(1)
     if produced < options.min_length:
         log_probs[:, eos] = float("-inf")
-    block_repeated_ngrams(log_probs, history, options.no_repeat_ngram)
+    block_repeated_ngrams(log_probs, history, options.no_repeat_ngram, ids)
     at_cap = max_len <= produced
     if bool(at_cap.any()):
         eos_scores = log_probs[at_cap, eos].clone()
@@ -91,19 +106,22 @@ def greedy_search(
     attn_hist: torch.Tensor | None = None
     results: list[Hypothesis | None] = [None] * batch
     while active.numel() > 0:
+        ids, eos_column = _columns(state, eos)
         log_probs, state, attn = step(state, prev)
-        _constrain(log_probs, history, limits[active], eos, options)
-        best, prev = log_probs.max(dim=-1)
+        _constrain(log_probs, history, limits[active], eos_column, options, ids)
+        best, column = log_probs.max(dim=-1)
+        prev = _tokens(column, ids)
         log_prob = log_prob + best
         if options.return_attention:
             attn_hist = attn.unsqueeze(1) if attn_hist is None else torch.cat([attn_hist, attn.unsqueeze(1)], 1)
         done = prev == eos
         if bool(done.any()):
-            for i in done.nonzero().squeeze(1).tolist():
-                tokens = history[i].tolist()
-                score = normalized_score(float(log_prob[i]), len(tokens) + 1, options.length_penalty, options.alpha)
-                attention = attn_hist[i].float().cpu() if attn_hist is not None else None
-                results[int(active[i])] = Hypothesis(tokens, score, float(log_prob[i]), attention)
+            ended = done.nonzero().squeeze(1)  # one transfer from the device for every sentence that ended
+            attention = attn_hist.index_select(0, ended).float().cpu() if attn_hist is not None else None
+            rows = zip(active[ended].tolist(), history[ended].tolist(), log_prob[ended].tolist(), strict=True)
+            for j, (owner, tokens, total) in enumerate(rows):
+                score = normalized_score(total, len(tokens) + 1, options.length_penalty, options.alpha)
+                results[owner] = Hypothesis(tokens, score, total, None if attention is None else attention[j])
             keep = (~done).nonzero().squeeze(1)
             state, prev, active = state.select(keep), prev[keep], active[keep]
             history, log_prob = history[keep], log_prob[keep]
@@ -127,7 +145,6 @@ def beam_search(
     """
     k = options.beam_size
     batch, device = state.batch_size, state.hidden.device
-    state = state.expand_beams(k)
     sentences = torch.arange(batch, device=device)  # original index of each active sentence
     limits = max_lengths.to(device)
     scores = torch.full((batch, k), float("-inf"), device=device)
@@ -139,27 +156,41 @@ def beam_search(
     attn_hist: torch.Tensor | None = None
     prev = torch.full((batch * k,), bos, dtype=torch.long, device=device)
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    counts = torch.zeros(batch, dtype=torch.long, device=device)  # finished hypotheses per active sentence
 
-    def finish(s: int, row: int, log_prob: float) -> None:
-        tokens = history[row].tolist()
-        score = normalized_score(log_prob, len(tokens) + 1, options.length_penalty, options.alpha)
-        attention = attn_hist[row].float().cpu() if attn_hist is not None else None
-        finished[int(sentences[s])].append(Hypothesis(tokens, score, log_prob, attention))
+    def finish(ended: torch.Tensor, rows: torch.Tensor, log_probs: torch.Tensor) -> None:
+        """Hypotheses end for active sentences `ended` at beam rows `rows`: one transfer from the device for all."""
+        nonlocal counts
+        counts = counts.index_add(0, ended, torch.ones_like(ended))
+        tokens = history.index_select(0, rows).tolist()
+        attention = attn_hist.index_select(0, rows).float().cpu() if attn_hist is not None else None
+        owners = sentences.index_select(0, ended).tolist()
+        for i, (owner, toks, log_prob) in enumerate(zip(owners, tokens, log_probs.tolist(), strict=True)):
+            score = normalized_score(log_prob, len(toks) + 1, options.length_penalty, options.alpha)
+            finished[owner].append(Hypothesis(toks, score, log_prob, None if attention is None else attention[i]))
 
     while sentences.numel() > 0:
         n_sent = sentences.numel()
-        log_probs, state, attn = step(state, prev)
-        vocab = log_probs.size(1)
-        _constrain(log_probs, history, limits[sentences].repeat_interleave(k), eos, options)
+        if state.beams == 1:  # the first step: a sentence's beams are all alike, so one row each is computed
+            log_probs, state, attn = step(state, prev[::k])
+            state = state.expand_beams(k)
+            log_probs, attn = log_probs.repeat_interleave(k, dim=0), attn.repeat_interleave(k, dim=0)
+        else:
+            log_probs, state, attn = step(state, prev)
+        ids, eos_column = _columns(state, eos)
+        vocab = log_probs.size(1)  # columns per row: the vocabulary, or the longest shortlist
+        _constrain(log_probs, history, limits[sentences].repeat_interleave(k), eos_column, options, ids)
         if options.return_attention:
             attn_hist = attn.unsqueeze(1) if attn_hist is None else torch.cat([attn_hist, attn.unsqueeze(1)], 1)
         base = torch.arange(n_sent, device=device) * k
         candidates = (scores.unsqueeze(1) + log_probs).view(n_sent, k * vocab)
         top_scores, top_index = candidates.topk(min(2 * k, k * vocab), dim=1)
-        is_eos = top_index % vocab == eos
+        is_eos = top_index % vocab == eos_column
         # eos candidates ranked within the first k finish a hypothesis
-        for s, c in (is_eos[:, :k] & torch.isfinite(top_scores[:, :k])).nonzero().tolist():
-            finish(s, s * k + int(top_index[s, c]) // vocab, float(top_scores[s, c]))
+        eos_s, eos_c = (is_eos[:, :k] & torch.isfinite(top_scores[:, :k])).nonzero().unbind(1)
+        ended = [eos_s]
+        ended_rows = [eos_s * k + top_index[eos_s, eos_c] // vocab]
+        ended_lp = [top_scores[eos_s, eos_c]]
         # the k best non-eos candidates continue (stable order: eos candidates sort last)
         width = top_index.size(1)
         keep = (is_eos.long() * width + torch.arange(width, device=device)).argsort(dim=1)[:, :k]
@@ -169,10 +200,14 @@ def beam_search(
         greedy_rows = base + greedy_beam.clamp(min=0)
         greedy_lp, greedy_tok = log_probs[greedy_rows].max(dim=1)
         greedy_index = greedy_beam.clamp(min=0) * vocab + greedy_tok
-        greedy_ends = has_greedy & (greedy_tok == eos)
+        greedy_ends = has_greedy & (greedy_tok == eos_column)
         finished_in_top = (top_index[:, :k] == greedy_index.unsqueeze(1)).any(dim=1)
-        for s in (greedy_ends & ~finished_in_top).nonzero().squeeze(1).tolist():
-            finish(s, int(greedy_rows[s]), float(scores[greedy_rows[s]] + greedy_lp[s]))
+        greedy_s = (greedy_ends & ~finished_in_top).nonzero().squeeze(1)
+        ended.append(greedy_s)
+        ended_rows.append(greedy_rows[greedy_s])
+        ended_lp.append(scores[greedy_rows[greedy_s]] + greedy_lp[greedy_s])
+        if any(e.numel() for e in ended):
+            finish(torch.cat(ended), torch.cat(ended_rows), torch.cat(ended_lp))
         greedy_goes_on = has_greedy & ~greedy_ends
         present = kept_index == greedy_index.unsqueeze(1)
         missing = greedy_goes_on & ~present.any(dim=1)
@@ -183,15 +218,15 @@ def beam_search(
         greedy_beam = torch.where(greedy_goes_on, present.long().argmax(dim=1), torch.full_like(greedy_beam, -1))
 
         rows = (base.unsqueeze(1) + kept_index // vocab).view(-1)
-        next_tokens, scores = (kept_index % vocab).view(-1), kept_scores.view(-1)
+        next_tokens, scores = _tokens((kept_index % vocab).view(-1), ids, rows), kept_scores.view(-1)
         at_cap = limits[sentences] <= history.size(1)  # eos was forced this step
         best_ended = best_ended | (is_eos[:, 0] & torch.isfinite(top_scores[:, 0]))
-        counts = torch.tensor([len(finished[int(i)]) for i in sentences.tolist()], device=device)
         enough = (counts >= k) | (best_ended & (counts >= options.n_best))
         done = (enough & (greedy_beam < 0)) | at_cap
         if bool(done.any()):
             alive = (~done).repeat_interleave(k).nonzero().squeeze(1)
             sentences, greedy_beam, best_ended = sentences[~done], greedy_beam[~done], best_ended[~done]
+            counts = counts[~done]
             rows, next_tokens, scores = rows[alive], next_tokens[alive], scores[alive]
             state = state.select(rows)
         else:

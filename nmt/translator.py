@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -20,12 +20,12 @@ import torch
 
 from nmt.batching import DEFAULT_BATCH_TOKENS, pad_batch, source_ids, token_batches
 from nmt.device import resolve_device
-from nmt.dtypes import to_torch
 from nmt.errors import InputError
 from nmt.model import Seq2Seq
 from nmt.model_dir import ModelInfo, load_model_dir
-from nmt.quantize import quantize_int8
+from nmt.precision import prepare, resolve_precision, weight_dtype
 from nmt.search import Hypothesis, SearchOptions, search
+from nmt.shortlist import SHORTLIST_FILE, Shortlist, ShortlistUse, uses_shortlist
 from nmt.tokenizer import BOS_ID, EOS_ID, Tokenizer
 
 EOS_PIECE = "</s>"
@@ -93,29 +93,32 @@ class Translator:
         self.options = options or SearchOptions()
         # a model built in memory (tests, training) has no languages or metadata: an empty description
         self.info = info or ModelInfo(model.config, source_language="", target_language="")
+        self.precision: str = "fp32"  # what `from_dir` converted the model to; a model passed in runs as it is
+        self.shortlist: Shortlist | None = None
 
     @classmethod
     def from_dir(
         cls,
         path: Path | str,
         device: str = "auto",
-        dtype: str = "fp32",
-        quantize: str | None = None,
+        precision: str = "auto",
         limits: LengthLimits | None = None,
         options: SearchOptions | None = None,
+        shortlist: ShortlistUse = "auto",
     ) -> Translator:
-        """Load a model directory for inference; fp16/bf16 need CUDA, int8 quantisation needs CPU."""
+        """Load a model directory for inference in `precision` (see `nmt.precision`; auto: the fastest here).
+
+        Its shortlist, if it has one, is searched as `shortlist` says (see `nmt.shortlist`: auto, on CPUs).
+        """
         dev = resolve_device(device)
-        torch_dtype = to_torch(dtype)
-        if torch_dtype != torch.float32 and dev.type != "cuda":
-            raise InputError(f"dtype {dtype} needs a CUDA device; use fp32 (or --quantize int8) on CPU")
-        if quantize not in (None, "int8"):
-            raise InputError(f"unknown quantization {quantize!r}: only int8 is supported")
-        if quantize and dev.type != "cpu":
-            raise InputError("int8 quantization runs on CPU only; on CUDA use fp16 or bf16")
-        loaded = load_model_dir(Path(path), device=dev, dtype=torch_dtype)
-        model = quantize_int8(loaded.model) if quantize else loaded.model
-        return cls(model, loaded.tokenizer, dev, limits, options, loaded.info)
+        loaded = load_model_dir(Path(path), device=dev)
+        chosen = resolve_precision(precision, dev, loaded.info.model)
+        model = prepare(loaded.model.to(weight_dtype(chosen)), chosen)
+        translator = cls(model, loaded.tokenizer, dev, limits, options, loaded.info)
+        translator.precision = chosen
+        if uses_shortlist(shortlist, dev) and (Path(path) / SHORTLIST_FILE).is_file():
+            translator.shortlist = Shortlist.load(Path(path) / SHORTLIST_FILE)
+        return translator
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Source ids of each cleaned text, truncated to the source limit (or rejected); blank gives []."""
@@ -147,6 +150,9 @@ class Translator:
             src, src_len = pad_batch([source_ids(sources[r]) for r in rows], self.device)
             limits = torch.tensor([self.limits.max_output(len(sources[r])) for r in rows])
             state = self.model.encode(src, src_len)
+            if self.shortlist is not None and 2 * options.beam_size <= self.shortlist.shortest:
+                vocab = self.shortlist.vocab([sources[r] for r in rows], self.model.decoder.generator, self.device)
+                state = replace(state, vocab=vocab)
             found = search(self.model.step, state, limits, BOS_ID, EOS_ID, options)
             for row, hyps in zip(rows, found, strict=True):
                 results[row] = hyps

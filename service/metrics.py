@@ -13,6 +13,7 @@ from collections.abc import Callable, Container
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nmt.translator import Translator
 from service.batcher import BatchStats
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -41,9 +42,18 @@ class Metrics:
         self.sentences = Counter("nmt_translated_sentences", "sentences translated", ["model"], registry=r)
         self.source_tokens = Counter("nmt_source_tokens", "source subwords translated", ["model"], registry=r)
         self.target_tokens = Counter("nmt_target_tokens", "target subwords produced", ["model"], registry=r)
+        self.model = Gauge(
+            "nmt_model_info", "loaded models (value 1) with where and how they run", ["model", "device", "precision",
+            "shortlist"], registry=r,
+        )  # fmt: skip
         self.worker_restarts = Counter(
             "nmt_worker_restarts", "times the batching worker failed and was restarted", registry=r
         )
+
+    def model_info(self, model_id: str, translator: Translator) -> None:
+        """Publish a loaded model's device, precision and whether it searches a shortlist."""
+        shortlist = "yes" if translator.shortlist is not None else "no"
+        self.model.labels(model_id, str(translator.device), translator.precision, shortlist).set(1)
 
     def observe_batch(self, stats: BatchStats) -> None:
         """Record one batch (the batcher's callback)."""

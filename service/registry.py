@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nmt import routing
-from nmt.device import resolve_device
 from nmt.errors import ModelLoadError
 from nmt.routing import Pair, find_model_dirs
 from nmt.search import SearchOptions
+from nmt.shortlist import ShortlistUse
 from nmt.translator import Translator
 
 log = logging.getLogger(__name__)
@@ -56,20 +56,21 @@ class ModelRegistry:
         self.entries = {e.id: e for e in entries}
 
     @classmethod
-    def load(cls, models_dir: Path, device: str = "auto", dtype: str = "fp32", quantize: str = "none") -> ModelRegistry:
+    def load(
+        cls, models_dir: Path, device: str = "auto", precision: str = "auto", shortlist: ShortlistUse = "auto"
+    ) -> ModelRegistry:
         """Load and warm up every model directory; duplicate ids are a ModelLoadError."""
         entries: list[ModelEntry] = []
         paths = find_model_dirs(models_dir)
-        on_cuda = resolve_device(device).type == "cuda"
-        dtype = dtype if on_cuda else "fp32"  # NMT_DTYPE applies on CUDA; the CPU runs fp32 (or int8)
-        int8 = "int8" if quantize == "int8" and not on_cuda else None
         for path in paths:
-            translator = Translator.from_dir(path, device=device, dtype=dtype, quantize=int8)
+            translator = Translator.from_dir(path, device=device, precision=precision, shortlist=shortlist)
             model_id = translator.info.model_id
             if any(e.id == model_id for e in entries):
                 raise ModelLoadError(f"two model directories have the id {model_id!r}: rename one in its config.json")
             translator.translate(["Warm-up."], SearchOptions(beam_size=2))
-            log.info("loaded model %s from %s on %s", model_id, path, translator.device)
+            searched = "a shortlist" if translator.shortlist is not None else "the whole vocabulary"
+            log.info("loaded model %s from %s on %s, precision %s (asked for %s), searching %s",
+                     model_id, path, translator.device, translator.precision, precision, searched)  # fmt: skip
             entries.append(ModelEntry(model_id, path, translator))
         return cls(entries)
 

@@ -98,6 +98,8 @@ class ModelOut(BaseModel):
     target_language: str
     parameters: int
     device: str
+    precision: str = Field(description="what the model runs in: int8, fp32, bf16 or fp16 (NMT_PRECISION=auto picks)")
+    shortlist: bool = Field(description="whether each sentence is searched over its vocabulary shortlist")
     metrics: dict[str, object] = Field(
         default_factory=dict, description="scores: validation from training, test sets recorded by nmt-eval --record"
     )

@@ -6,14 +6,20 @@ at start-up with a message naming the variable.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+import torch
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from nmt.batching import DEFAULT_BATCH_TOKENS
 from nmt.dtypes import ALIASES, DtypeName
+from nmt.precision import PrecisionChoice
+from nmt.shortlist import ShortlistUse
+
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
@@ -25,9 +31,14 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="port nmt-serve listens on")
     models_dir: Path = Field(Path("models"), description="directory whose subdirectories are model directories")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where models run")
-    dtype: DtypeName = Field("fp32", description="weights on CUDA (CPU always fp32): fp32, fp16 or bf16")
-    quantize: Literal["none", "int8"] = Field(
-        "none", description="int8 on CPU: faster, same answers alone or batched (CUDA ignores it)"
+    precision: PrecisionChoice = Field(
+        "auto", description="auto: int8 on x86 CPUs, bf16 (or fp16) on CUDA; or fp32, bf16, fp16, int8"
+    )
+    # the variables of earlier versions, still honoured: they name a precision when NMT_PRECISION is auto
+    quantize: Literal["none", "int8"] | None = Field(None, description="deprecated: NMT_PRECISION=int8")
+    dtype: DtypeName | None = Field(None, description="deprecated: NMT_PRECISION for CUDA (fp32, fp16, bf16)")
+    shortlist: ShortlistUse = Field(
+        "auto", description="search each sentence's vocabulary shortlist where a model has one: auto (on CPUs), on, off"
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
     beam_size: int = Field(5, ge=1, le=16, description="default beam size")
@@ -54,6 +65,21 @@ class Settings(BaseSettings):
     @classmethod
     def _dtype_spelling(cls, value: object) -> object:
         return ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _earlier_variables(self) -> Settings:
+        """NMT_QUANTIZE=int8 and NMT_DTYPE (CUDA only, as before) still choose the precision, with a warning."""
+        chosen: str | None = None
+        if self.quantize == "int8":
+            chosen = "int8"
+        elif self.dtype is not None and (
+            self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available())
+        ):
+            chosen = self.dtype
+        if chosen is not None and self.precision == "auto":
+            log.warning("NMT_QUANTIZE and NMT_DTYPE are deprecated: set NMT_PRECISION=%s", chosen)
+            object.__setattr__(self, "precision", chosen)  # the settings are frozen once validated
+        return self
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -75,8 +75,8 @@ class ServiceState:
                 ModelRegistry.load,
                 self.settings.models_dir,
                 self.settings.device,
-                self.settings.dtype,
-                self.settings.quantize,
+                self.settings.precision,
+                self.settings.shortlist,
             )
         except Exception as err:
             self.load_error = str(err) or type(err).__name__
@@ -85,6 +85,8 @@ class ServiceState:
                 self._on_fatal(self.load_error)
             return
         log.info("ready: %s", ", ".join(self.registry.entries))
+        for entry in self.registry.entries.values():
+            self.metrics.model_info(entry.id, entry.translator)
 
     async def drain(self, timeout_s: float) -> None:
         """Refuse new work and wait for in-flight requests to finish, at most `timeout_s` after the first call."""

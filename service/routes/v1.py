@@ -92,6 +92,8 @@ async def models(state: StateDep) -> ModelsResponse:
                 target_language=e.target_language,
                 parameters=e.parameters,
                 device=str(e.translator.device),
+                precision=e.translator.precision,
+                shortlist=e.translator.shortlist is not None,
                 metrics=e.translator.info.metrics,
             )
             for e in registry.entries.values()

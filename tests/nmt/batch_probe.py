@@ -1,6 +1,6 @@
 """Translate German sentences alone and in batches with the shipped model; print what differs, as JSON.
 
-Run as `python -m tests.nmt.batch_probe --quantize int8` by tests that lower the instruction
+Run as `python -m tests.nmt.batch_probe --precision int8` by tests that lower the instruction
 set through environment variables, which only take effect in a fresh process.
 """
 
@@ -11,6 +11,7 @@ import itertools
 import json
 from pathlib import Path
 
+from nmt.precision import PRECISION_CHOICES
 from nmt.search import SearchOptions
 from nmt.translator import Translator
 from tests.cpu import cpu_description
@@ -27,9 +28,10 @@ def sentences(n: int) -> list[str]:
     return [f"{s} {a}." if i % 3 else f"{s}." for i, (s, a) in enumerate(pairs)]
 
 
-def probe(quantize: str | None, n: int = 30, beam: int = 5) -> dict[str, object]:
+def probe(precision: str, shortlist: bool, n: int = 30, beam: int = 5) -> dict[str, object]:
     """Each sentence alone, then all of them under 64- and 4,096-token budgets: the rows that differ."""
-    translator = Translator.from_dir(MODEL, device="cpu", quantize=quantize)
+    translator = Translator.from_dir(MODEL, device="cpu", precision=precision, shortlist="on" if shortlist else "off")
+    assert (translator.shortlist is not None) == shortlist, "the shipped model has no shortlist"
     texts = sentences(n)
     options = SearchOptions(beam_size=beam)
     alone = [translator.translate([t], options)[0] for t in texts]
@@ -39,14 +41,15 @@ def probe(quantize: str | None, n: int = 30, beam: int = 5) -> dict[str, object]
         for i, (a, b) in enumerate(zip(alone, together, strict=True)):
             if (a.text, a.score) != (b.text, b.score):
                 differ.append({"budget": budget, "index": i, "alone": [a.text, a.score], "batched": [b.text, b.score]})
-    return {"cpu": cpu_description(), "differ": differ}
+    return {"cpu": cpu_description(), "precision": translator.precision, "differ": differ}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quantize", choices=["none", "int8"], default="none")
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto")
+    parser.add_argument("--shortlist", choices=["on", "off"], default="on")
     args = parser.parse_args()
-    print(json.dumps(probe(None if args.quantize == "none" else args.quantize)))
+    print(json.dumps(probe(args.precision, args.shortlist == "on")))
 
 
 if __name__ == "__main__":

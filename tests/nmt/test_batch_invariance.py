@@ -21,9 +21,10 @@ from tests.cpu import LOWER_TO_AVX2
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _probe(quantize: str, env: dict[str, str]) -> dict:
+def _probe(precision: str, shortlist: bool, env: dict[str, str]) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.nmt.batch_probe", "--quantize", quantize],
+        [sys.executable, "-m", "tests.nmt.batch_probe", "--precision", precision,
+         "--shortlist", "on" if shortlist else "off"],
         cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -31,15 +32,17 @@ def _probe(quantize: str, env: dict[str, str]) -> dict:
 
 
 @pytest.mark.parametrize("isa", ["native", "avx2"])
-@pytest.mark.parametrize("quantize", ["int8", "none"])
-def test_a_sentence_gets_the_same_answer_alone_or_in_any_batch(quantize: str, isa: str) -> None:
-    """int8: text and score bitwise equal. fp32: equal text, score within 1e-5 (BLAS picks kernels by batch size)."""
+@pytest.mark.parametrize("shortlist", [True, False], ids=["shortlist", "whole-vocabulary"])
+@pytest.mark.parametrize("precision", ["auto", "fp32"])
+def test_a_sentence_gets_the_same_answer_alone_or_in_any_batch(precision: str, shortlist: bool, isa: str) -> None:
+    """int8 (auto on x86): text and score bitwise equal. fp32: equal text, score within 1e-5 (BLAS picks kernels
+    by batch size). With the shortlist too: a sentence's list is its own, whatever its batch-mates' lists."""
     if isa == "avx2" and torch.backends.cpu.get_cpu_capability() in ("AVX2", "DEFAULT"):
         pytest.skip("this CPU runs AVX2 code paths already (the native case)")
-    result = _probe(quantize, LOWER_TO_AVX2 if isa == "avx2" else {})
+    result = _probe(precision, shortlist, LOWER_TO_AVX2 if isa == "avx2" else {})
     differ = result["differ"]
-    if quantize == "none":
+    if result["precision"] == "fp32":
         differ = [d for d in differ if d["alone"][0] != d["batched"][0] or abs(d["alone"][1] - d["batched"][1]) > 1e-5]
-    assert not differ, f"batch-dependent on {result['cpu']}: {differ[:3]}"
+    assert not differ, f"{result['precision']} is batch-dependent on {result['cpu']}: {differ[:3]}"
     if isa == "avx2":
         assert result["cpu"].startswith("AVX2"), result["cpu"]

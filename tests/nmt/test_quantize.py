@@ -1,4 +1,4 @@
-"""int8 inference: close to fp32, and bitwise the same for a sentence alone or in any batch."""
+"""int8 inference: close to fp32, bitwise the same for a sentence alone or in any batch, on every layer."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from nmt.errors import InputError
+from nmt.layers import StepBiLSTM, StepLSTM, exact_linear
 from nmt.model import Seq2Seq, build_model
-from nmt.quantize import Int8Encoder, Int8Linear, Int8LSTM, quantize_int8
+from nmt.precision import FLOAT_LAYERS, auto_precision, convert, prepare, resolve_precision
+from nmt.quantize import Int8Linear, int8_kernels
 from nmt.search import SearchOptions
 from nmt.tokenizer import Tokenizer
 from nmt.translator import Translator
@@ -55,24 +58,24 @@ def test_int8_lstm_follows_nn_lstm() -> None:
     state = (torch.rand(2, 5, 32) * 2 - 1, torch.randn(2, 5, 32))
     with torch.no_grad():
         out, (h, c) = lstm(x, state)
-        q_out, (q_h, q_c) = Int8LSTM(lstm, torch.ones(24))(x, state)
+        q_out, (q_h, q_c) = StepLSTM(lstm, Int8Linear, torch.ones(24))(x, state)
     assert q_out.shape == out.shape and q_h.shape == h.shape and q_c.shape == c.shape
     assert (q_out - out).abs().max() < 0.03 and (q_c - c).abs().max() < 0.05
 
 
 def test_int8_encoder_follows_the_encoder_and_ignores_padding(tiny_model: Seq2Seq) -> None:
     encoder = tiny_model.encoder
-    quantized = Int8Encoder(encoder)
+    quantized = StepBiLSTM(encoder.rnn, Int8Linear, encoder.input_ranges()["rnn"].bounds)  # type: ignore[arg-type]
     src = torch.tensor([[5, 6, 7, 8, 9], [10, 11, 12, 0, 0], [13, 0, 0, 0, 0]])
     lengths = torch.tensor([5, 3, 1])
     with torch.no_grad():
         out, (h, c) = encoder(src, lengths)
-        q_out, (q_h, q_c) = quantized(src, lengths)
+        q_out, (q_h, q_c) = quantized(encoder.embedding(src), lengths)
         assert (q_out - out).abs().max() < 0.03 and (q_h - h).abs().max() < 0.03 and (q_c - c).abs().max() < 0.05
         assert (q_out[1, 3:] == 0).all() and (q_out[2, 1:] == 0).all()
         for i in range(3):
             n = int(lengths[i])
-            a_out, (a_h, a_c) = quantized(src[i : i + 1, :n], lengths[i : i + 1])
+            a_out, (a_h, a_c) = quantized(encoder.embedding(src[i : i + 1, :n]), lengths[i : i + 1])
             assert torch.equal(a_out[0], q_out[i, :n]), f"sentence {i} on {cpu_description()}"
             assert torch.equal(a_h[:, 0], q_h[:, i]) and torch.equal(a_c[:, 0], q_c[:, i])
 
@@ -82,8 +85,8 @@ def test_int8_translations_are_bitwise_batch_invariant(
     beam: int, reverse_model: TrainResult, tiny_model: Seq2Seq, tokenizer: Tokenizer
 ) -> None:
     """Unlike dynamic quantisation (scales per batch), a sentence's int8 result ignores its batch."""
-    trained = Translator.from_dir(reverse_model.model_dir, device="cpu", quantize="int8")
-    for translator in (trained, Translator(quantize_int8(tiny_model), tokenizer)):
+    trained = Translator.from_dir(reverse_model.model_dir, device="cpu", precision="int8")
+    for translator in (trained, Translator(prepare(tiny_model, "int8"), tokenizer)):
         texts = _texts(24, seed=beam)
         options = SearchOptions(beam_size=beam)
         alone = [translator.translate([t], options)[0] for t in texts]
@@ -95,7 +98,7 @@ def test_int8_translations_are_bitwise_batch_invariant(
 
 def test_int8_keeps_the_trained_models_answers(reverse_model: TrainResult) -> None:
     fp32 = Translator.from_dir(reverse_model.model_dir, device="cpu")
-    int8 = Translator.from_dir(reverse_model.model_dir, device="cpu", quantize="int8")
+    int8 = Translator.from_dir(reverse_model.model_dir, device="cpu", precision="int8")
     texts = _texts(40, seed=11)
     expected = fp32.translate(texts)
     got = int8.translate(texts)
@@ -106,15 +109,78 @@ def test_int8_keeps_the_trained_models_answers(reverse_model: TrainResult) -> No
 @pytest.mark.parametrize(
     "change",
     [
-        {"cell": "gru"},
+        {},
         {"input_feed": False, "bridge": "zero"},
         {"tie_target_embeddings": True, "share_embeddings": True},
         {"enc_hidden": 12, "dec_hidden": 20},  # memory projected to the decoder width
     ],
 )
-def test_int8_covers_every_architecture_option(change: dict[str, object], tokenizer: Tokenizer) -> None:
+@pytest.mark.parametrize("token_table", [True, False])
+def test_int8_covers_every_architecture_option(
+    change: dict[str, object], token_table: bool, tokenizer: Tokenizer
+) -> None:
     torch.manual_seed(0)
     model = build_model(tiny_config(tokenizer.src_vocab_size, **change)).eval()
     fp32 = Translator(model, tokenizer).translate(["a b c", "d e"])
-    int8 = Translator(quantize_int8(model), tokenizer).translate(["a b c", "d e"])
+    int8 = Translator(prepare(model, "int8", token_table=token_table), tokenizer).translate(["a b c", "d e"])
     assert [t.score for t in int8] == pytest.approx([t.score for t in fp32], abs=0.1)
+
+
+def test_every_layer_that_runs_is_int8(tiny_model: Seq2Seq, tokenizer: Tokenizer) -> None:
+    """No linear or recurrent layer stays in float: every module that multiplies during a search is int8's."""
+    model = prepare(tiny_model, "int8")
+    assert not [name for name, m in model.named_modules() if isinstance(m, FLOAT_LAYERS)]
+    ran: set[str] = set()
+    for name, module in model.named_modules():
+        module.register_forward_hook(lambda m, i, o, name=name: ran.add(name))
+    Translator(model, tokenizer).translate(["a b c", "d e f g"], SearchOptions(beam_size=3))
+    kinds = {type(m).__name__ for name, m in model.named_modules() if name in ran}
+    assert kinds <= {"Seq2Seq", "Bridge", "Encoder", "Decoder", "Embedding", "Dropout", "Int8Linear", "StepLSTM",
+                     "StepBiLSTM"}, kinds  # fmt: skip
+    int8_layers = {name for name, m in model.named_modules() if isinstance(m, Int8Linear)}
+    assert int8_layers and int8_layers <= ran  # every converted layer did the work
+
+
+def test_a_layer_nobody_declared_cannot_silently_stay_fp32(tiny_model: Seq2Seq) -> None:
+    tiny_model.decoder.extra = nn.Linear(4, 4)  # a layer added later, without an input range
+    with pytest.raises(TypeError, match=r"decoder\.extra"):
+        convert(tiny_model, Int8Linear)
+
+
+def test_auto_precision_is_int8_on_x86_and_int8_refuses_what_it_cannot_run(tokenizer: Tokenizer) -> None:
+    config = tiny_config(tokenizer.src_vocab_size)
+    cpu = torch.device("cpu")
+    assert auto_precision(cpu, config) == ("int8" if int8_kernels() else "fp32")
+    gru = tiny_config(tokenizer.src_vocab_size, cell="gru")
+    assert auto_precision(cpu, gru) == "fp32"
+    with pytest.raises(InputError, match="LSTM"):
+        resolve_precision("int8", cpu, gru)
+    with pytest.raises(InputError, match="needs a CUDA device"):
+        resolve_precision("bf16", cpu, config)
+    with pytest.raises(InputError, match="unknown precision"):
+        resolve_precision("int4", cpu, config)
+
+
+@pytest.mark.skipif("onednn" not in int8_kernels(), reason="this PyTorch has no oneDNN int8 kernel")
+def test_fbgemm_and_onednn_give_the_same_bits_at_every_batch_size() -> None:
+    torch.manual_seed(0)
+    linear = nn.Linear(96, 200)
+    x = torch.rand(70, 96) * 2 - 1
+    fbgemm = Int8Linear(linear.weight, linear.bias, torch.ones(96), kernels="fbgemm")
+    onednn = Int8Linear(linear.weight, linear.bias, torch.ones(96), kernels="onednn")
+    for rows in (1, 5, 31, 32, 33, 70):
+        assert torch.equal(fbgemm(x[:rows]), onednn(x[:rows])), f"{rows} rows on {cpu_description()}"
+    auto = Int8Linear(linear.weight, linear.bias, torch.ones(96))
+    assert torch.equal(auto(x), fbgemm(x)) and torch.equal(auto(x[:3]), fbgemm(x[:3]))
+
+
+def test_the_token_table_is_the_same_bits_whatever_the_memory_layout() -> None:
+    """Computed once per process: BLAS fp32 could round it differently in another process, exact_linear cannot."""
+    torch.manual_seed(0)
+    x, weight, bias = torch.randn(301, 64), torch.randn(96, 64) * 0.05, torch.randn(96)
+    table = exact_linear(x, weight, bias)
+    reference = torch.nn.functional.linear(x.double(), weight.double(), bias.double())
+    assert (table.double() - reference).abs().max() < 1e-5
+    shifted = torch.cat([torch.zeros(1, 64), x])[1:]  # the same values at another address
+    assert torch.equal(exact_linear(shifted, weight, bias), table)
+    assert torch.equal(exact_linear(x[5:9], weight, bias), table[5:9])

@@ -85,4 +85,5 @@ def test_eval_records_scores_for_the_models_route(folder: Path, tmp_path: Path) 
     recorded = read_config(folder / "de-en")["metrics"]["toy_test"]
     assert set(recorded) >= {"BLEU", "chrF2", "beam_size", "sentences", "signatures"}
     assert recorded["sentences"] == 1 and recorded["beam_size"] == 1
+    assert recorded["precision"] in ("int8", "fp32") and recorded["shortlist"] is False  # what produced the score
     assert eval_main(["--model", str(folder), "--source", "fr", "--target", "de", *args]) == 1  # a chain: no owner

@@ -132,7 +132,11 @@ def test_finished_sentences_leave_the_batch() -> None:
     assert sizes[0] == 2 and set(sizes[1:]) == {1}
     sizes.clear()
     beam_search(markov(tables, sizes), _state(2), torch.tensor([10, 10]), BOS, EOS, SearchOptions(2))
-    assert sizes[0] == 4 and sizes[-1] == 2  # 2 beams of 2 sentences, then only sentence 1's beams
+    # a sentence's beams start alike: one row per sentence; sentence 0 ends there, then only sentence 1's 2 beams
+    assert sizes[0] == 2 and set(sizes[1:]) == {2}
+    sizes.clear()
+    beam_search(markov(torch.cat([long, long]), sizes), _state(2), torch.tensor([3, 10]), BOS, EOS, SearchOptions(2))
+    assert sizes[:2] == [2, 4] and sizes[-1] == 2  # both run, then sentence 0 leaves at its cap
 
 
 def test_max_and_min_length() -> None:

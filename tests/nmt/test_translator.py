@@ -114,18 +114,18 @@ def test_alignments_cover_source_and_target_tokens(trained: Translator) -> None:
 
 
 def test_int8_quantization_translates(reverse_model: TrainResult) -> None:
-    quantized = Translator.from_dir(reverse_model.model_dir, device="cpu", quantize="int8")
+    quantized = Translator.from_dir(reverse_model.model_dir, device="cpu", precision="int8")
     out = quantized.translate(["a b c d", "e f g"])
     assert [t.text for t in out] == ["d c b a", "g f e"]
 
 
 def test_bad_device_dtype_and_quantize_are_input_errors(reverse_model: TrainResult) -> None:
     with pytest.raises(InputError, match="needs a CUDA device"):
-        Translator.from_dir(reverse_model.model_dir, device="cpu", dtype="fp16")
+        Translator.from_dir(reverse_model.model_dir, device="cpu", precision="fp16")
     with pytest.raises(InputError, match="unknown device"):
         Translator.from_dir(reverse_model.model_dir, device="tpu")
-    with pytest.raises(InputError, match="only int8"):
-        Translator.from_dir(reverse_model.model_dir, device="cpu", quantize="int4")
+    with pytest.raises(InputError, match="unknown precision"):
+        Translator.from_dir(reverse_model.model_dir, device="cpu", precision="int4")
 
 
 def test_clean_text() -> None:

@@ -26,10 +26,10 @@ def test_translate_matches_the_library_in_input_order(client: TestClient, models
 
 
 def test_int8_serves_the_same_answers_alone_or_batched(make_client: Callable[..., TestClient], models_dir) -> None:
-    """NMT_QUANTIZE=int8: requests batched together get the answers int8 gives each alone."""
-    client = make_client(quantize="int8")
+    """NMT_PRECISION=int8: requests batched together get the answers int8 gives each alone."""
+    client = make_client(precision="int8")
     body = client.post("/v1/translate", json={"texts": TEXTS, "model": "de-en", "return_scores": True}).json()
-    alone = Translator.from_dir(models_dir / "de-en", device="cpu", quantize="int8")
+    alone = Translator.from_dir(models_dir / "de-en", device="cpu", precision="int8")
     expected = [alone.translate([t])[0] for t in TEXTS]
     assert [(t["text"], t["score"]) for t in body["translations"]] == [(e.text, e.score) for e in expected]
 
@@ -174,6 +174,13 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError, match="NMT_QUANTIZE"):
         load_settings()
     monkeypatch.setenv("NMT_QUANTIZE", "int8")
+    assert load_settings().precision == "int8"  # the variable of earlier versions still means what it meant
+    monkeypatch.setenv("NMT_PRECISION", "fp32")
+    assert load_settings().precision == "fp32"  # the new one wins
+    monkeypatch.setenv("NMT_PRECISION", "int4")
+    with pytest.raises(SettingsError, match="NMT_PRECISION"):
+        load_settings()
+    monkeypatch.setenv("NMT_PRECISION", "auto")
     monkeypatch.setenv("NMT_BEAM_SIZE", "zero")
     with pytest.raises(SettingsError, match="NMT_BEAM_SIZE"):
         load_settings()

@@ -1,0 +1,184 @@
+"""Inference LSTMs built from replaceable linear products: the recurrence is here, the arithmetic is a precision's.
+
+A trained model holds `nn.LSTM`s (fast fused kernels for training). For inference a
+precision (`nmt.precision`) rebuilds every LSTM from linear layers it makes itself, with a
+`LinearFactory`, so the products of every layer, recurrent ones included, run in that
+precision and nothing stays fp32 because its class was not foreseen:
+
+- `StepLSTM`: a unidirectional LSTM stepped one position at a time, one product over
+  [x_t; h] per layer and step. With `token_table` (the decoder's first layer under input
+  feeding) the embedding's share of that product is looked up from a (V, 4H) table made
+  once, so each step multiplies only [feed; h].
+- `StepBiLSTM`: the bidirectional encoder LSTM over a padded batch. Each layer projects
+  all its inputs at once (both directions in one product), then runs the two recurrences
+  step by step, holding each row's state once it has passed its last token (forward) or
+  until it reaches it (backward), so padding never changes a sentence's encoding.
+
+Every operation besides the products is elementwise and rounds the same in any batch
+(`lstm_cell` avoids torch.sigmoid, whose vector and scalar paths round differently).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from nmt.encoder import EncoderFinal, merge_directions
+
+# (weight (out, in), bias (out,) or None, bounds (in,) or None) -> a module computing x W^T + b.
+# bounds: largest |input| per column when the architecture fixes it; None: the input's range is unknown.
+LinearFactory = Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], nn.Module]
+
+
+def lstm_cell(gates: torch.Tensor, c: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """LSTM update from pre-activations (B, 4H) in `_weights`' order (i/2, f/2, o/2, g), in place on `gates`.
+
+    One tanh over all gates: sigmoid(x) = (tanh(x / 2) + 1) / 2, with x / 2 folded into the
+    weights. torch.sigmoid would round differently in its vectorised and scalar code, and which
+    elements take the scalar path depends on the tensor's size and its split between threads.
+    """
+    gates.tanh_()
+    gates[:, : 3 * size].mul_(0.5).add_(0.5)
+    i, f, o, g = gates.split(size, dim=1)
+    c = torch.addcmul(f * c, i, g)
+    return o * torch.tanh(c), c
+
+
+def exact_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x W^T + b in fp32, the same bits on any CPU and in any process (BLAS fp32 products are neither).
+
+    Rows of x and of W go on integer grids fine enough for fp32 (22+ bits) and are multiplied
+    in float64, where their integer sums are exact; used once per model, for the token table.
+    """
+    width = x.size(1)
+    bits = (52 - math.ceil(math.log2(max(width, 2)))) // 2
+    x, weight = x.double(), weight.double()
+    # a power-of-two scale per row: x ~= x_int * x_scale with |x_int| <= 2**bits
+    _, x_exp = torch.frexp(x.abs().amax(dim=1, keepdim=True))
+    _, w_exp = torch.frexp(weight.abs().amax(dim=1, keepdim=True))
+    x_int = torch.round(torch.ldexp(x, bits - x_exp))
+    w_int = torch.round(torch.ldexp(weight, bits - w_exp))
+    sums = x_int @ w_int.T  # below 2**52 in magnitude: exact, whatever the order
+    return (torch.ldexp(sums, x_exp + w_exp.T - 2 * bits) + bias.double()).float()
+
+
+def _weights(lstm: nn.LSTM, name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(W_ih, W_hh, b_ih + b_hh) of one layer and direction (name 'l0', 'l1_reverse', ...), as `lstm_cell` takes
+    them: rows reordered from nn.LSTM's i, f, g, o to i, f, o, g, and those of i, f, o halved (exactly)."""
+    i, f, g, o = (torch.arange(lstm.hidden_size) + k * lstm.hidden_size for k in range(4))
+    order = torch.cat([i, f, o, g])
+    scale = torch.cat([torch.full((3 * lstm.hidden_size,), 0.5), torch.ones(lstm.hidden_size)])
+    bias = getattr(lstm, f"bias_ih_{name}") + getattr(lstm, f"bias_hh_{name}")
+    w_ih, w_hh = getattr(lstm, f"weight_ih_{name}"), getattr(lstm, f"weight_hh_{name}")
+
+    def arrange(t: torch.Tensor) -> torch.Tensor:
+        return t.detach()[order] * (scale if t.dim() == 1 else scale.unsqueeze(1))
+
+    return arrange(w_ih), arrange(w_hh), arrange(bias)
+
+
+class StepLSTM(nn.Module):
+    """Unidirectional batch-first nn.LSTM as one product over [x_t; h] per layer and step, made by `make`."""
+
+    def __init__(
+        self,
+        lstm: nn.LSTM,
+        make: LinearFactory,
+        input_bounds: torch.Tensor,
+        token_table: nn.Embedding | None = None,
+    ) -> None:
+        """`input_bounds` (input_size,): largest |x| per input column of the first layer.
+
+        With `token_table`, the first `embedding_dim` input columns are that table's embeddings,
+        and `forward` takes the token ids instead of them (see the module docstring).
+        """
+        super().__init__()
+        if lstm.bidirectional or not lstm.batch_first or lstm.proj_size:
+            raise ValueError("StepLSTM replaces unidirectional batch-first LSTMs without projections")
+        self.hidden_size, self.num_layers = lstm.hidden_size, lstm.num_layers
+        unit = torch.ones(self.hidden_size)
+        self.token_gates: nn.Embedding | None = None
+        cells = []
+        for layer in range(self.num_layers):
+            w_ih, w_hh, bias = _weights(lstm, f"l{layer}")
+            x_bounds = input_bounds if layer == 0 else unit
+            if layer == 0 and token_table is not None:
+                width = token_table.embedding_dim
+                table = exact_linear(token_table.weight.detach(), w_ih[:, :width], bias)
+                self.token_gates = nn.Embedding.from_pretrained(table)
+                w_ih, x_bounds = w_ih[:, width:], x_bounds[width:]
+                cells.append(make(torch.cat([w_ih, w_hh], dim=1), None, torch.cat([x_bounds, unit])))
+                continue
+            cells.append(make(torch.cat([w_ih, w_hh], dim=1), bias, torch.cat([x_bounds, unit])))
+        self.cells = nn.ModuleList(cells)
+
+    def forward(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], tokens: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """nn.LSTM's batch-first contract: (B, T, I), ((L, B, H), (L, B, H)) -> (B, T, H), state.
+
+        With a token table, x holds only the non-embedding inputs and `tokens` (B, T) the ids.
+        """
+        if (tokens is None) != (self.token_gates is None):
+            raise ValueError("tokens are needed exactly when the LSTM has a token table")
+        hs, cs = list(state[0].unbind(0)), list(state[1].unbind(0))
+        outputs = []
+        size = self.hidden_size
+        for t in range(x.size(1)):
+            inp = x[:, t]
+            for layer, cell in enumerate(self.cells):
+                gates = cell(torch.cat([inp, hs[layer]], dim=1))
+                if layer == 0 and self.token_gates is not None and tokens is not None:
+                    gates = gates.add_(self.token_gates(tokens[:, t]))
+                inp, cs[layer] = lstm_cell(gates, cs[layer], size)
+                hs[layer] = inp
+            outputs.append(inp)
+        return torch.stack(outputs, dim=1), (torch.stack(hs), torch.stack(cs))
+
+
+class StepBiLSTM(nn.Module):
+    """The encoder's bidirectional LSTM over a padded batch: (B, S, E), lengths -> outputs, finals.
+
+    Same results as packing, row by row; see the module docstring.
+    """
+
+    def __init__(self, lstm: nn.LSTM, make: LinearFactory, input_bounds: torch.Tensor) -> None:
+        super().__init__()
+        if not lstm.bidirectional or not lstm.batch_first or lstm.proj_size:
+            raise ValueError("StepBiLSTM replaces bidirectional batch-first LSTMs without projections")
+        self.num_layers, self.hidden_size = lstm.num_layers, lstm.hidden_size
+        hidden = self.hidden_size
+        inputs, recurrent = [], []  # recurrent: layer 0 forward, layer 0 backward, layer 1 forward, ...
+        for layer in range(self.num_layers):
+            forward, backward = _weights(lstm, f"l{layer}"), _weights(lstm, f"l{layer}_reverse")
+            bounds = input_bounds if layer == 0 else torch.ones(2 * hidden)
+            inputs.append(make(torch.cat([forward[0], backward[0]]), torch.cat([forward[2], backward[2]]), bounds))
+            recurrent += [make(w[1], None, torch.ones(hidden)) for w in (forward, backward)]
+        self.inputs, self.recurrent = nn.ModuleList(inputs), nn.ModuleList(recurrent)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, EncoderFinal]:
+        """Embedded (B, S, E) with true lengths (B,) -> outputs (B, S, 2H), 0 on padding; finals (L, B, 2H)."""
+        batch, steps, _ = x.shape
+        size = self.hidden_size
+        # (S, B, 1): which rows hold a real token at each position
+        real = (torch.arange(steps, device=x.device).unsqueeze(1) < lengths.to(x.device)).unsqueeze(2)
+        x = x.float()
+        finals_h, finals_c = [], []  # (B, H) per layer and direction, in nn.LSTM's order
+        for layer, inputs in enumerate(self.inputs):
+            gates_in = inputs(x).view(batch, steps, 2, 4 * size)
+            outputs = x.new_zeros(batch, steps, 2, size)
+            for direction in (0, 1):
+                hh = self.recurrent[2 * layer + direction]
+                h = x.new_zeros(batch, size)
+                c = x.new_zeros(batch, size)
+                for t in range(steps) if direction == 0 else range(steps - 1, -1, -1):
+                    h_new, c_new = lstm_cell(gates_in[:, t, direction] + hh(h), c, size)
+                    h, c = torch.where(real[t], h_new, h), torch.where(real[t], c_new, c)
+                    outputs[:, t, direction] = h_new.masked_fill_(~real[t], 0.0)
+                finals_h.append(h)
+                finals_c.append(c)
+            x = outputs.view(batch, steps, 2 * size)
+        return x, (merge_directions(torch.stack(finals_h)), merge_directions(torch.stack(finals_c)))
