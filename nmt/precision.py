@@ -8,8 +8,8 @@
 
 bf16 on CPU is not offered: at the decoder's shapes oneDNN's bf16 products change a row's
 bits with the number of rows (from ~33 rows on Sapphire Rapids), so translations would
-depend on their batch, and on the same AMX units int8 tiles run at least as fast with exact
-sums (docs/benchmarks.md).
+depend on their batch; on the same AMX units int8 runs the LSTM's products as fast (and the
+smaller ones at 75-95% of bf16's rate) with exact sums (benchmarks/matmul_kernels.py).
 
 Converting to int8 replaces every linear and recurrent layer that the encoder, bridge and
 decoder declare in their `input_ranges()`; a layer that is not declared would stay in

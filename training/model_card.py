@@ -24,14 +24,18 @@ NAMES = {"en": "English", "de": "German", "fr": "French", "cs": "Czech"}
 
 
 def _scores(metrics: dict[str, Any]) -> list[str]:
-    rows = ["| test set | search | BLEU | chrF2 | sentences |", "| --- | --- | --- | --- | --- |"]
+    rows = ["| test set | search | precision | BLEU | chrF2 | sentences |", "| --- | --- | --- | --- | --- | --- |"]
     signatures = set()
     for name, value in sorted(metrics.items()):
         if isinstance(value, dict) and "BLEU" in value:
             beam = value.get("beam_size", 1)
             search = "greedy" if beam == 1 else f"beam {beam}"
-            rows.append(f"| {name} | {search} | **{value['BLEU']:.2f}** | {value.get('chrF2', float('nan')):.2f} "
-                        f"| {value.get('sentences', '')} |")  # fmt: skip
+            # scores recorded before nmt-eval stored it came from the fp32 default of that time
+            run = value.get("precision", "fp32") + (", shortlist" if value.get("shortlist") else "")
+            chrf = value.get("chrF2", float("nan"))
+            rows.append(
+                f"| {name} | {search} | {run} | **{value['BLEU']:.2f}** | {chrf:.2f} | {value.get('sentences', '')} |"
+            )
             signatures.update(value.get("signatures", {}).values())
     if len(rows) == 2:
         return ["Not scored yet: `make score-SRC-TGT` records the test scores."]
