@@ -25,6 +25,11 @@ def target_io(ids: Sequence[int]) -> tuple[list[int], list[int]]:
     return [BOS_ID, *ids], [*ids, EOS_ID]
 
 
+def fits(sentences: int, longest: int, batch_tokens: int) -> bool:
+    """The one batching rule: a batch of `sentences` sources padded to `longest` subwords stays within the budget."""
+    return sentences * longest <= batch_tokens
+
+
 def token_batches(lengths: Sequence[int], batch_tokens: int, order: Sequence[int] | None = None) -> list[list[int]]:
     """Group indices, longest first (or in `order`), so rows x longest stays within the budget.
 
@@ -37,7 +42,7 @@ def token_batches(lengths: Sequence[int], batch_tokens: int, order: Sequence[int
     longest = 0
     for index in order:
         size = max(lengths[index], 1)
-        if current and max(longest, size) * (len(current) + 1) > batch_tokens:
+        if current and not fits(len(current) + 1, max(longest, size), batch_tokens):
             batches.append(current)
             current, longest = [], 0
         current.append(index)

@@ -71,6 +71,43 @@ class DecoderState:
             vocab=None if self.vocab is None else self.vocab.select(sentences),
         )
 
+    def merge(self, other: DecoderState) -> DecoderState:
+        """This state's rows, then `other`'s (same beams): sentences joining a running search.
+
+        Memories are padded to the longer source (masked; exact attention ignores padding).
+        """
+        if self.beams != other.beams or (self.grid is None) != (other.grid is None):
+            raise ValueError("merge needs states with the same beams, both at inference or both in training")
+        width = max(self.mask.size(1), other.mask.size(1))
+
+        def pad(t: torch.Tensor) -> torch.Tensor:  # (B, S, ...) -> (B, width, ...)
+            if t.size(1) in (0, width):
+                return t
+            return torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, width - t.size(1)))
+
+        def cat(a: torch.Tensor | None, b: torch.Tensor | None, dim: int) -> torch.Tensor | None:
+            return None if a is None or b is None else torch.cat([a, b], dim=dim)
+
+        grid = None
+        if self.grid is not None and other.grid is not None:
+            grid = GridMemory(torch.cat([pad(self.grid.values), pad(other.grid.values)]),
+                              torch.cat([self.grid.scale, other.grid.scale]))  # fmt: skip
+        vocab = None
+        if self.vocab is not None and other.vocab is not None:
+            vocab = self.vocab.merge(other.vocab)
+        elif (self.vocab is None) != (other.vocab is None):
+            raise ValueError("merge needs both states with shortlists or both without")
+        return DecoderState(
+            hidden=torch.cat([self.hidden, other.hidden], dim=1),
+            cell=cat(self.cell, other.cell, 1),
+            feed=cat(self.feed, other.feed, 0),
+            memory=torch.cat([pad(self.memory), pad(other.memory)]),
+            mask=torch.cat([pad(self.mask), pad(other.mask)]),
+            grid=grid,
+            beams=self.beams,
+            vocab=vocab,
+        )
+
     def reorder_beams(self, index: torch.Tensor) -> DecoderState:
         """Rows `index` when rows only move among the beams of one sentence: the memory stays as it is."""
         return replace(

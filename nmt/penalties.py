@@ -30,17 +30,24 @@ def normalized_score(log_prob: float, length: int, kind: LengthPenalty, alpha: f
 
 
 def block_repeated_ngrams(
-    log_probs: torch.Tensor, history: torch.Tensor, n: int, ids: torch.Tensor | None = None
+    log_probs: torch.Tensor,
+    history: torch.Tensor,
+    n: int,
+    ids: torch.Tensor | None = None,
+    produced: torch.Tensor | None = None,
 ) -> None:
     """Set to -inf, in place, every token that would repeat an n-gram already in a row's history.
 
     log_probs (N, V); history (N, t) tokens generated so far (bos excluded); `ids` (N, V): the
-    token of each column when the columns are a shortlist, not the vocabulary.
+    token of each column when the columns are a shortlist, not the vocabulary; `produced` (N,): how
+    many of a row's last history entries are its own (rows that joined later are right-aligned).
     """
     if n <= 0 or history.size(1) < n - 1:
         return
     rows = history.tolist()
-    for i, tokens in enumerate(rows):
+    lengths = [len(r) for r in rows] if produced is None else produced.tolist()
+    for i, (row, length) in enumerate(zip(rows, lengths, strict=True)):
+        tokens = row[len(row) - length :]
         prefix = tuple(tokens[len(tokens) - (n - 1) :])
         banned = [tokens[j + n - 1] for j in range(len(tokens) - n + 1) if tuple(tokens[j : j + n - 1]) == prefix]
         if not banned:

@@ -11,14 +11,16 @@ which eos is forced. A sentence's result never depends on the other rows in its 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 
 from nmt.decoder import DecoderState
 from nmt.penalties import LengthPenalty, block_repeated_ngrams, normalized_score
 
+Key = TypeVar("Key", bound=Hashable)  # how a caller names its sentences in a running search
 StepFn = Callable[[DecoderState, torch.Tensor], tuple[torch.Tensor, DecoderState, torch.Tensor]]
 
 
@@ -79,12 +81,18 @@ def _constrain(
     eos: int,
     options: SearchOptions,
     ids: torch.Tensor | None = None,
+    produced: torch.Tensor | None = None,
 ) -> None:
-    """Apply min length, repeat blocking and forced eos at the length cap, in place; `eos` is its column."""
-    produced = history.size(1)
-    if produced < options.min_length:
-        log_probs[:, eos] = float("-inf")
-    block_repeated_ngrams(log_probs, history, options.no_repeat_ngram, ids)
+    """Apply min length, repeat blocking and forced eos at the length cap, in place; `eos` is its column.
+
+    `produced` (N,): tokens each row has produced, when rows differ (history is right-aligned then).
+    """
+    if produced is None:
+        produced = torch.full_like(max_len, history.size(1))
+    short = produced < options.min_length
+    if bool(short.any()):
+        log_probs[short, eos] = float("-inf")
+    block_repeated_ngrams(log_probs, history, options.no_repeat_ngram, ids, produced)
     at_cap = max_len <= produced
     if bool(at_cap.any()):
         eos_scores = log_probs[at_cap, eos].clone()
@@ -130,58 +138,141 @@ def greedy_search(
     return [r for r in results if r is not None]
 
 
-def beam_search(
-    step: StepFn, state: DecoderState, max_lengths: torch.Tensor, bos: int, eos: int, options: SearchOptions
-) -> list[list[Hypothesis]]:
-    """Keep the `beam_size` best prefixes per sentence; return its `n_best` finished outputs, best first.
+class BeamSearch(Generic[Key]):
+    """Beam search over one running batch that sentences join and leave at every step (iteration-level).
 
+    `admit` adds encoded sentences at any step; `step` advances every sentence by one token and
+    returns those that finished; `drop` takes sentences out (a request expired or hung up).
     Candidates ending in eos within a sentence's top `beam_size` finish a hypothesis. The
     greedy path is anchored: its next token always stays in the beam and the sentence runs
     until that path has finished too, so beam search never returns a worse-scoring output
-    than greedy search under the same length penalty. A sentence leaves the batch once its
-    greedy path has ended and either it has `beam_size` finished hypotheses or its best
-    candidate was an eos (no live prefix can still beat that total log-probability) with
-    `n_best` finished, or at its length cap.
+    than greedy search under the same length penalty. A sentence leaves once its greedy path
+    has ended and either it has `beam_size` finished hypotheses or its best candidate was an
+    eos (no live prefix can still beat that total log-probability) with `n_best` finished, or
+    at its length cap. Every row's arithmetic is its own, and attention ignores padding, so a
+    sentence's result does not depend on when it joined or what else is running.
     """
-    k = options.beam_size
-    batch, device = state.batch_size, state.hidden.device
-    sentences = torch.arange(batch, device=device)  # original index of each active sentence
-    limits = max_lengths.to(device)
-    scores = torch.full((batch, k), float("-inf"), device=device)
-    scores[:, 0] = 0.0  # all beams start equal: expand only the first
-    scores = scores.view(-1)
-    greedy_beam = torch.zeros(batch, dtype=torch.long, device=device)  # -1 once the greedy path ended
-    best_ended = torch.zeros(batch, dtype=torch.bool, device=device)  # the best candidate was an eos
-    history = torch.empty(batch * k, 0, dtype=torch.long, device=device)
-    attn_hist: torch.Tensor | None = None
-    prev = torch.full((batch * k,), bos, dtype=torch.long, device=device)
-    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    counts = torch.zeros(batch, dtype=torch.long, device=device)  # finished hypotheses per active sentence
 
-    def finish(ended: torch.Tensor, rows: torch.Tensor, log_probs: torch.Tensor) -> None:
+    def __init__(self, step: StepFn, bos: int, eos: int, options: SearchOptions) -> None:
+        self.step_fn, self.bos, self.eos, self.options = step, bos, eos, options
+        self.k = options.beam_size
+        self.state: DecoderState | None = None
+        self.keys: list[Key] = []  # the caller's key of each active sentence, unique
+        self.finished: dict[Key, list[Hypothesis]] = {}
+
+    @property
+    def sentences(self) -> int:
+        """Active sentences."""
+        return len(self.keys)
+
+    def _fresh(self, state: DecoderState, max_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-sentence and per-row bookkeeping for newly admitted sentences."""
+        n, k, device = state.batch_size, self.k, state.hidden.device
+        scores = torch.full((n, k), float("-inf"), device=device)
+        scores[:, 0] = 0.0  # all beams start equal: expand only the first
+        zeros = torch.zeros(n, dtype=torch.long, device=device)
+        return {
+            "limits": max_lengths.to(device),
+            "greedy_beam": zeros,  # -1 once the greedy path ended
+            "best_ended": zeros.bool(),  # the best candidate was an eos
+            "counts": zeros.clone(),  # finished hypotheses
+            "produced": zeros.clone(),  # tokens produced so far
+            "scores": scores.view(-1),
+            "prev": torch.full((n * k,), self.bos, dtype=torch.long, device=device),
+        }
+
+    def admit(self, state: DecoderState, max_lengths: torch.Tensor, keys: Sequence[Key]) -> None:
+        """Add sentences (an encoded state, one row each) with their output caps; they join at the next step."""
+        if len(keys) != state.batch_size:
+            raise ValueError("admit needs one key per sentence")
+        fresh = self._fresh(state, max_lengths)
+        if self.state is None:
+            self.state, self.keys, self.t = state, list(keys), fresh
+            self.history = torch.empty(state.batch_size * self.k, 0, dtype=torch.long, device=state.hidden.device)
+            self.attn_hist: torch.Tensor | None = None
+            self.finished = {}
+            return
+        if self.state.beams != 1:
+            state = state.expand_beams(self.k)
+        self.state = self.state.merge(state)
+        self.keys += keys
+        self.t = {name: torch.cat([value, fresh[name]]) for name, value in self.t.items()}
+        rows = fresh["prev"].numel()
+        # histories are right-aligned: a newcomer's row holds no tokens yet
+        self.history = torch.cat([self.history, self.history.new_zeros(rows, self.history.size(1))])
+        if self.attn_hist is not None:
+            width = max(self.attn_hist.size(2), state.mask.size(1))
+            old = torch.nn.functional.pad(self.attn_hist, (0, width - self.attn_hist.size(2)))
+            self.attn_hist = torch.cat([old, old.new_zeros(rows, old.size(1), width)])
+
+    def drop(self, keys: Collection[Key]) -> None:
+        """Take sentences out of the running batch at once (their results are never produced)."""
+        if self.state is None:
+            return
+        gone = torch.tensor([key in keys for key in self.keys], dtype=torch.bool, device=self.state.hidden.device)
+        if bool(gone.any()):
+            for key in self.keys:
+                if key in keys:
+                    self.finished.pop(key, None)
+            self._select(~gone, torch.arange(len(self.keys) * self.k, device=gone.device))
+
+    def _select(self, keep: torch.Tensor, rows: torch.Tensor) -> None:
+        """Keep sentences `keep` (bool, per sentence); `rows` (sentences x beams): where each kept row comes from."""
+        assert self.state is not None
+        picked = rows[keep.repeat_interleave(self.k)]
+        self.keys = [key for key, kept in zip(self.keys, keep.tolist(), strict=True) if kept]
+        self.t = {name: value.view(keep.numel(), -1)[keep].view(-1) for name, value in self.t.items()}
+        self.history = self.history.index_select(0, picked)
+        self.attn_hist = self.attn_hist.index_select(0, picked) if self.attn_hist is not None else None
+        if not self.keys:
+            self.state = None
+        elif self.state.beams == 1:  # before the first step a sentence is one row
+            self.state = self.state.select(keep.nonzero().squeeze(1))
+        else:
+            self.state = self.state.select(picked)
+
+    def _finish(self, ended: torch.Tensor, rows: torch.Tensor, log_probs: torch.Tensor) -> None:
         """Hypotheses end for active sentences `ended` at beam rows `rows`: one transfer from the device for all."""
-        nonlocal counts
-        counts = counts.index_add(0, ended, torch.ones_like(ended))
-        tokens = history.index_select(0, rows).tolist()
-        attention = attn_hist.index_select(0, rows).float().cpu() if attn_hist is not None else None
-        owners = sentences.index_select(0, ended).tolist()
-        for i, (owner, toks, log_prob) in enumerate(zip(owners, tokens, log_probs.tolist(), strict=True)):
-            score = normalized_score(log_prob, len(toks) + 1, options.length_penalty, options.alpha)
-            finished[owner].append(Hypothesis(toks, score, log_prob, None if attention is None else attention[i]))
+        self.t["counts"] = self.t["counts"].index_add(0, ended, torch.ones_like(ended))
+        produced = self.t["produced"].index_select(0, ended).tolist()
+        tokens = self.history.index_select(0, rows).tolist()
+        attention = self.attn_hist.index_select(0, rows).float().cpu() if self.attn_hist is not None else None
+        options = self.options
+        for i, (owner, n, toks, log_prob) in enumerate(
+            zip(ended.tolist(), produced, tokens, log_probs.tolist(), strict=True)
+        ):
+            toks = toks[len(toks) - n :]
+            score = normalized_score(log_prob, n + 1, options.length_penalty, options.alpha)
+            attn = None if attention is None else attention[i][attention.size(1) - n - 1 :]
+            self.finished.setdefault(self.keys[owner], []).append(Hypothesis(toks, score, log_prob, attn))
 
-    while sentences.numel() > 0:
-        n_sent = sentences.numel()
-        if state.beams == 1:  # the first step: a sentence's beams are all alike, so one row each is computed
-            log_probs, state, attn = step(state, prev[::k])
+    def step(self) -> list[tuple[Key, list[Hypothesis]]]:
+        """Advance every active sentence by one token; the sentences that finished, with their n-best."""
+        if self.state is None:
+            return []
+        k, options, t = self.k, self.options, self.t
+        state, device = self.state, self.state.hidden.device
+        n_sent = len(self.keys)
+        if state.beams == 1:  # every sentence is at its first step: its beams are all alike, one row each
+            log_probs, state, attn = self.step_fn(state, t["prev"][::k])
             state = state.expand_beams(k)
             log_probs, attn = log_probs.repeat_interleave(k, dim=0), attn.repeat_interleave(k, dim=0)
         else:
-            log_probs, state, attn = step(state, prev)
-        ids, eos_column = _columns(state, eos)
+            log_probs, state, attn = self.step_fn(state, t["prev"])
+        ids, eos_column = _columns(state, self.eos)
         vocab = log_probs.size(1)  # columns per row: the vocabulary, or the longest shortlist
-        _constrain(log_probs, history, limits[sentences].repeat_interleave(k), eos_column, options, ids)
+        produced_rows = t["produced"].repeat_interleave(k)
+        _constrain(log_probs, self.history, t["limits"].repeat_interleave(k), eos_column, options, ids,
+                   produced_rows)  # fmt: skip
         if options.return_attention:
-            attn_hist = attn.unsqueeze(1) if attn_hist is None else torch.cat([attn_hist, attn.unsqueeze(1)], 1)
+            attn = attn.unsqueeze(1)
+            if self.attn_hist is None:
+                self.attn_hist = attn
+            else:
+                width = max(attn.size(2), self.attn_hist.size(2))
+                old = torch.nn.functional.pad(self.attn_hist, (0, width - self.attn_hist.size(2)))
+                self.attn_hist = torch.cat([old, torch.nn.functional.pad(attn, (0, width - attn.size(2)))], 1)
+        scores, greedy_beam = t["scores"], t["greedy_beam"]
         base = torch.arange(n_sent, device=device) * k
         candidates = (scores.unsqueeze(1) + log_probs).view(n_sent, k * vocab)
         top_scores, top_index = candidates.topk(min(2 * k, k * vocab), dim=1)
@@ -207,7 +298,7 @@ def beam_search(
         ended_rows.append(greedy_rows[greedy_s])
         ended_lp.append(scores[greedy_rows[greedy_s]] + greedy_lp[greedy_s])
         if any(e.numel() for e in ended):
-            finish(torch.cat(ended), torch.cat(ended_rows), torch.cat(ended_lp))
+            self._finish(torch.cat(ended), torch.cat(ended_rows), torch.cat(ended_lp))
         greedy_goes_on = has_greedy & ~greedy_ends
         present = kept_index == greedy_index.unsqueeze(1)
         missing = greedy_goes_on & ~present.any(dim=1)
@@ -215,26 +306,48 @@ def beam_search(
         kept_scores[missing, k - 1] = (scores[greedy_rows] + greedy_lp)[missing]
         present[missing] = False
         present[missing, k - 1] = True
-        greedy_beam = torch.where(greedy_goes_on, present.long().argmax(dim=1), torch.full_like(greedy_beam, -1))
+        t["greedy_beam"] = torch.where(greedy_goes_on, present.long().argmax(dim=1), torch.full_like(greedy_beam, -1))
 
         rows = (base.unsqueeze(1) + kept_index // vocab).view(-1)
-        next_tokens, scores = _tokens((kept_index % vocab).view(-1), ids, rows), kept_scores.view(-1)
-        at_cap = limits[sentences] <= history.size(1)  # eos was forced this step
-        best_ended = best_ended | (is_eos[:, 0] & torch.isfinite(top_scores[:, 0]))
-        enough = (counts >= k) | (best_ended & (counts >= options.n_best))
-        done = (enough & (greedy_beam < 0)) | at_cap
+        t["prev"], t["scores"] = _tokens((kept_index % vocab).view(-1), ids, rows), kept_scores.view(-1)
+        at_cap = t["limits"] <= t["produced"]  # eos was forced this step
+        t["best_ended"] = t["best_ended"] | (is_eos[:, 0] & torch.isfinite(top_scores[:, 0]))
+        counts = t["counts"]
+        enough = (counts >= k) | (t["best_ended"] & (counts >= options.n_best))
+        done = (enough & (t["greedy_beam"] < 0)) | at_cap
+        results: list[tuple[Key, list[Hypothesis]]] = []
+        self.state = state
         if bool(done.any()):
-            alive = (~done).repeat_interleave(k).nonzero().squeeze(1)
-            sentences, greedy_beam, best_ended = sentences[~done], greedy_beam[~done], best_ended[~done]
-            counts = counts[~done]
-            rows, next_tokens, scores = rows[alive], next_tokens[alive], scores[alive]
-            state = state.select(rows)
+            for i in done.nonzero().squeeze(1).tolist():
+                hyps = self.finished.pop(self.keys[i], [])
+                results.append((self.keys[i], sorted(hyps, key=lambda h: -h.score)[: options.n_best] or [_EMPTY]))
+            self._select(~done, rows)
+            if self.state is None:
+                return results
         else:
-            state = state.reorder_beams(rows)
-        history = torch.cat([history.index_select(0, rows), next_tokens.unsqueeze(1)], dim=1)
-        attn_hist = attn_hist.index_select(0, rows) if attn_hist is not None else None
-        prev = next_tokens
-    return [sorted(hyps, key=lambda h: -h.score)[: options.n_best] or [_EMPTY] for hyps in finished]
+            self.state = state.reorder_beams(rows)
+            self.history = self.history.index_select(0, rows)
+            self.attn_hist = self.attn_hist.index_select(0, rows) if self.attn_hist is not None else None
+        t = self.t
+        self.history = torch.cat([self.history, t["prev"].unsqueeze(1)], dim=1)
+        t["produced"] = t["produced"] + 1
+        return results
+
+
+def beam_search(
+    step: StepFn, state: DecoderState, max_lengths: torch.Tensor, bos: int, eos: int, options: SearchOptions
+) -> list[list[Hypothesis]]:
+    """Keep the `beam_size` best prefixes per sentence; return its `n_best` finished outputs, best first.
+
+    All sentences join at once; see `BeamSearch` for the rules.
+    """
+    search: BeamSearch[int] = BeamSearch(step, bos, eos, options)
+    keys = list(range(state.batch_size))
+    search.admit(state, max_lengths, keys)
+    results: dict[int, list[Hypothesis]] = {}
+    while search.sentences:
+        results.update(search.step())
+    return [results[key] for key in keys]
 
 
 def search(

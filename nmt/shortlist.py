@@ -48,10 +48,25 @@ class OutputVocab:
     ids: torch.Tensor
     columns: torch.Tensor
     generator: nn.Module
+    source: nn.Module  # the whole output layer, which `generator` restricts to the union
+
+    @classmethod
+    def of(cls, ids: torch.Tensor, source: nn.Module) -> OutputVocab:
+        """Lists `ids` (B, L), PAD_ID-padded, and the output layer over their union."""
+        union, columns = torch.unique(ids, return_inverse=True)
+        return cls(ids, columns, _rows(source, union), source)
+
+    def merge(self, other: OutputVocab) -> OutputVocab:
+        """These lists, then `other`'s: the union, and so the generator, grows (rows' values do not change)."""
+        width = max(self.ids.size(1), other.ids.size(1))
+        pad = [torch.nn.functional.pad(v.ids, (0, width - v.ids.size(1)), value=PAD_ID) for v in (self, other)]
+        return OutputVocab.of(torch.cat(pad), self.source)
 
     def select(self, sentences: torch.Tensor) -> OutputVocab:
         """The lists of sentences `sentences` (1-D long tensor); the generator stays."""
-        return OutputVocab(self.ids.index_select(0, sentences), self.columns.index_select(0, sentences), self.generator)
+        return OutputVocab(
+            self.ids.index_select(0, sentences), self.columns.index_select(0, sentences), self.generator, self.source
+        )
 
     def logits(self, features: torch.Tensor, beams: int) -> torch.Tensor:
         """Generator inputs (B * beams, E) -> logits (B * beams, L) over each row's own list, -inf on padding."""
@@ -128,9 +143,7 @@ class Shortlist:
         ids = torch.full((len(lists), width), PAD_ID, dtype=torch.long)
         for i, row in enumerate(lists):
             ids[i, : len(row)] = torch.tensor(row)
-        union, columns = torch.unique(ids, return_inverse=True)
-        ids, columns, union = ids.to(device), columns.to(device), union.to(device)
-        return OutputVocab(ids, columns, _rows(generator, union))
+        return OutputVocab.of(ids.to(device), generator)
 
     def save(self, path: Path) -> None:
         """Write as safetensors (int16: vocabularies stay below 32,768 pieces)."""

@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 
 from nmt.batching import DEFAULT_BATCH_TOKENS, pad_batch, source_ids, token_batches
+from nmt.decoder import DecoderState
 from nmt.device import resolve_device
 from nmt.errors import InputError
 from nmt.model import Seq2Seq
@@ -145,18 +146,27 @@ class Translator:
         lengths = [len(sources[i]) + 1 for i in nonempty]  # + eos
         if self.model.training:  # the model may be shared by concurrent searches: never flip its mode here
             raise RuntimeError("Translator needs its model in eval mode (model.eval())")
+        # sort-and-batch; refilling a running beam search (BeamSearch.admit) measured slower here: see docs
         for batch in token_batches(lengths, batch_tokens):
             rows = [nonempty[i] for i in batch]
-            src, src_len = pad_batch([source_ids(sources[r]) for r in rows], self.device)
-            limits = torch.tensor([self.limits.max_output(len(sources[r])) for r in rows])
-            state = self.model.encode(src, src_len)
-            if self.shortlist is not None and 2 * options.beam_size <= self.shortlist.shortest:
-                vocab = self.shortlist.vocab([sources[r] for r in rows], self.model.decoder.generator, self.device)
-                state = replace(state, vocab=vocab)
-            found = search(self.model.step, state, limits, BOS_ID, EOS_ID, options)
-            for row, hyps in zip(rows, found, strict=True):
+            state, caps = self.start_state(sources, rows, options), self.output_caps(sources, rows)
+            for row, hyps in zip(rows, search(self.model.step, state, caps, BOS_ID, EOS_ID, options), strict=True):
                 results[row] = hyps
         return results
+
+    def start_state(self, sources: Sequence[Sequence[int]], rows: list[int], options: SearchOptions) -> DecoderState:
+        """The decoder's start state for sources `rows`, with their shortlists where searched: what
+        `search` starts from, or what joins a running `BeamSearch`."""
+        src, src_len = pad_batch([source_ids(sources[r]) for r in rows], self.device)
+        state = self.model.encode(src, src_len)
+        if self.shortlist is not None and 2 * options.beam_size <= self.shortlist.shortest:
+            vocab = self.shortlist.vocab([sources[r] for r in rows], self.model.decoder.generator, self.device)
+            state = replace(state, vocab=vocab)
+        return state
+
+    def output_caps(self, sources: Sequence[Sequence[int]], rows: list[int]) -> torch.Tensor:
+        """Most output subwords for sources `rows` (LengthLimits)."""
+        return torch.tensor([self.limits.max_output(len(sources[r])) for r in rows])
 
     def translate(
         self, texts: Sequence[str], options: SearchOptions | None = None, batch_tokens: int = DEFAULT_BATCH_TOKENS
