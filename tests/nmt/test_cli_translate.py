@@ -103,6 +103,8 @@ def test_nbest_jsonl_with_scores_and_alignments(
         (["--output", "/tmp"], "/tmp: is a directory"),  # not the name of a temporary file
         (["--shard", "3/2"], "need 0 <= I < N"),
         (["--device", "cuda"], "no CUDA GPU"),
+        (["--precision", "bf16"], "precision bf16 needs a CUDA device"),
+        (["--dtype", "fp16"], "precision fp16 needs a CUDA device"),  # the flag of earlier versions
     ],
 )
 def test_user_errors_give_one_line_and_exit_1(model: str, input_file: Path, args: list[str], message: str) -> None:
@@ -178,3 +180,16 @@ def test_a_changed_input_or_option_starts_over_with_a_message(model: str, tmp_pa
     assert r.returncode == 0 and "starting over" in r.stderr
     straight = _run("--model", model, "--input", str(source), "--quiet")
     assert out.read_text() == straight.stdout
+
+
+def test_precision_and_shortlist_flags_and_the_earlier_flags(model: str, input_file: Path) -> None:
+    """--quantize int8 still means int8; fp32 and int8 agree on this model's texts; a shortlist-less model runs."""
+    outputs = {}
+    for flags in (["--precision", "fp32"], ["--precision", "int8"], ["--quantize", "int8"], ["--shortlist", "on"]):
+        proc = _run("--model", model, "--input", str(input_file), "--quiet", *flags)
+        assert proc.returncode == 0, proc.stderr
+        outputs[" ".join(flags)] = proc.stdout
+    assert outputs["--precision int8"] == outputs["--quantize int8"]
+    assert outputs["--precision fp32"] == outputs["--precision int8"]
+    proc = _run("--model", model, "--input", str(input_file), "--precision", "int4")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr  # argparse names the choices

@@ -6,11 +6,15 @@ import time
 from collections.abc import Callable
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
+from nmt.precision import auto_precision
 from nmt.translator import Translator
+from tests.synthetic import tiny_config
 
 TEXTS = ["a b c d", "e f", "g h i j k l", ""]
+_CONFIG = tiny_config(16)  # the architecture of the conftest's models (an LSTM)
 
 
 def test_translate_matches_the_library_in_input_order(client: TestClient, models_dir) -> None:
@@ -72,6 +76,8 @@ def test_models_health_ready_and_metrics(client: TestClient) -> None:
     models = client.get("/v1/models").json()["models"]
     assert {m["id"] for m in models} == {"de-en", "fr-en"}
     assert all(m["device"] == "cpu" and m["parameters"] > 0 for m in models)
+    # what NMT_PRECISION=auto picked, and whether a shortlist is searched (these tiny models have none)
+    assert {(m["precision"], m["shortlist"]) for m in models} == {(auto_precision(torch.device("cpu"), _CONFIG), False)}
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
     client.post("/v1/translate", json={"texts": ["a b"], "model": "de-en"})
@@ -86,6 +92,8 @@ def test_models_health_ready_and_metrics(client: TestClient) -> None:
     ):
         assert name in text
     assert 'route="/v1/translate"' in text and 'status="200"' in text
+    precision = auto_precision(torch.device("cpu"), _CONFIG)
+    assert f'nmt_model_info{{device="cpu",model="de-en",precision="{precision}",shortlist="no"}} 1.0' in text
 
 
 def test_openapi_documents_every_route(client: TestClient) -> None:
