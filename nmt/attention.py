@@ -89,7 +89,8 @@ def exact_dot_attention(
     q = query.double().clamp_(-1.0, 1.0).mul_(2.0**bits).round_()
     scores = torch.bmm(q, memory.values.transpose(1, 2)).mul_(memory.scale * 2.0**-bits)
     scores.masked_fill_(~mask.unsqueeze(1), float("-inf"))
-    exps = scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_().mul_(2.0**_EXP_BITS).round_()
+    # exp out of place: MKL's in-place vector math was not the same in every process (nmt/layers.py)
+    exps = torch.exp(scores.sub_(scores.amax(dim=-1, keepdim=True))).mul_(2.0**_EXP_BITS).round_()
     weights = exps.div_(exps.sum(dim=-1, keepdim=True))
     # rounded weights sum to at most 1 + S / 2**weight_bits; times memory values below 2**bits: below 2**52
     weight_bits = _EXACT_BITS - bits - 1

@@ -15,7 +15,7 @@ precision and nothing stays fp32 because its class was not foreseen:
   until it reaches it (backward), so padding never changes a sentence's encoding.
 
 Every operation besides the products is elementwise and rounds the same in any batch
-(`lstm_cell` avoids torch.sigmoid, whose vector and scalar paths round differently).
+(`sigmoid` explains which nonlinearities are safe for that).
 """
 
 from __future__ import annotations
@@ -33,18 +33,42 @@ from nmt.encoder import EncoderFinal, merge_directions
 LinearFactory = Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], nn.Module]
 
 
-def lstm_cell(gates: torch.Tensor, c: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """LSTM update from pre-activations (B, 4H) in `_weights`' order (i/2, f/2, o/2, g), in place on `gates`.
+_GRAIN = 32768  # elements per thread below which ATen runs an elementwise op on one thread (at::internal)
+_TAIL = 32  # ATen's vectorised loops take 2 x 16 fp32 per step (AVX-512; 2 x 8 on AVX2) and the rest scalar
 
-    One tanh over all gates: sigmoid(x) = (tanh(x / 2) + 1) / 2, with x / 2 folded into the
-    weights. torch.sigmoid would round differently in its vectorised and scalar code, and which
-    elements take the scalar path depends on the tensor's size and its split between threads.
+
+def sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """torch.sigmoid, the same bits for an element whichever thread and code path computes it.
+
+    torch.sigmoid is ATen's own vectorised code, but the last elements of each thread's share
+    go through scalar code that rounds differently (2 in 100,000 differ), so a tensor is
+    computed in fp32 only when every share is a whole number of vector steps (B x 512 or
+    B x 2,048 gates on 2 threads always are); otherwise in float64 and rounded, where the two
+    paths agree after rounding (a 1-ulp float64 difference almost never moves an fp32 value).
+    torch.tanh and torch.exp are no alternative: on fp32 they go to MKL's vector math, which on
+    a Sapphire Rapids VM gave some processes (3 to 5 in 16) other, less accurate results on one
+    of their two threads (docs/benchmarks.md, issue 14).
     """
-    gates.tanh_()
-    gates[:, : 3 * size].mul_(0.5).add_(0.5)
+    n = x.numel()
+    threads = min(torch.get_num_threads(), max(1, -(-n // _GRAIN)))
+    share = -(-n // threads)
+    if x.is_contiguous() and n % _TAIL == 0 and share % _TAIL == 0:
+        return torch.sigmoid(x)
+    return torch.sigmoid(x.double()).to(x.dtype)
+
+
+def tanh(x: torch.Tensor) -> torch.Tensor:
+    """tanh(x) = 2 sigmoid(2x) - 1: see `sigmoid` for why not torch.tanh."""
+    return sigmoid(x * 2.0).mul_(2.0).sub_(1.0)
+
+
+def lstm_cell(gates: torch.Tensor, c: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """LSTM update from pre-activations (B, 4H) in `_weights`' order (i, f, o, 2g): one sigmoid for all gates."""
+    gates = sigmoid(gates)
+    gates[:, 3 * size :].mul_(2.0).sub_(1.0)  # tanh(g) = 2 sigmoid(2g) - 1, the 2g folded into the weights
     i, f, o, g = gates.split(size, dim=1)
     c = torch.addcmul(f * c, i, g)
-    return o * torch.tanh(c), c
+    return o * tanh(c), c
 
 
 def exact_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -67,10 +91,10 @@ def exact_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> t
 
 def _weights(lstm: nn.LSTM, name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(W_ih, W_hh, b_ih + b_hh) of one layer and direction (name 'l0', 'l1_reverse', ...), as `lstm_cell` takes
-    them: rows reordered from nn.LSTM's i, f, g, o to i, f, o, g, and those of i, f, o halved (exactly)."""
+    them: rows reordered from nn.LSTM's i, f, g, o to i, f, o, g, and those of g doubled (exactly)."""
     i, f, g, o = (torch.arange(lstm.hidden_size) + k * lstm.hidden_size for k in range(4))
     order = torch.cat([i, f, o, g])
-    scale = torch.cat([torch.full((3 * lstm.hidden_size,), 0.5), torch.ones(lstm.hidden_size)])
+    scale = torch.cat([torch.ones(3 * lstm.hidden_size), torch.full((lstm.hidden_size,), 2.0)])
     bias = getattr(lstm, f"bias_ih_{name}") + getattr(lstm, f"bias_hh_{name}")
     w_ih, w_hh = getattr(lstm, f"weight_ih_{name}"), getattr(lstm, f"weight_hh_{name}")
 

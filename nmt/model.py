@@ -11,6 +11,7 @@ from torch import nn
 from nmt.config import ModelConfig
 from nmt.decoder import Decoder, DecoderState
 from nmt.encoder import Encoder, InputRange
+from nmt.layers import tanh
 from nmt.tokenizer import PAD_ID
 
 
@@ -46,10 +47,12 @@ class Bridge(nn.Module):
         if self.proj_h is None:
             zeros = final_h.new_zeros(self.dec_layers, batch, self.hidden)
             return zeros, (zeros.clone() if self.has_cell else None)
-        h = torch.tanh(self.proj_h(self._layers(final_h)))
+        h = self.proj_h(self._layers(final_h))
+        h = torch.tanh(h) if self.training else tanh(h)
         c = None
         if self.proj_c is not None and final_c is not None:
-            c = torch.tanh(self.proj_c(self._layers(final_c)))
+            c = self.proj_c(self._layers(final_c))
+            c = torch.tanh(c) if self.training else tanh(c)
         return h.contiguous(), None if c is None else c.contiguous()
 
 

@@ -90,7 +90,7 @@ def uses_shortlist(choice: ShortlistUse, device: torch.device) -> bool:
 def exact_log_softmax(logits: torch.Tensor) -> torch.Tensor:
     """log_softmax over the last dimension whose value does not depend on the row's padding (-inf) or the kernel."""
     peak = logits.amax(dim=-1, keepdim=True)
-    exps = (logits - peak).double().exp_().mul_(2.0**_EXP_BITS).round_()
+    exps = torch.exp((logits - peak).double()).mul_(2.0**_EXP_BITS).round_()  # out of place: see nmt/layers.py
     log_total = torch.log(exps.sum(dim=-1, keepdim=True)) - _EXP_BITS * math.log(2.0)
     return logits - (peak + log_total.float())
 
