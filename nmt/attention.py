@@ -41,8 +41,9 @@ def dot_attention(query: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor)
     return torch.bmm(weights, memory), weights
 
 
-def _vector_bits(width: int) -> int:
-    """Grid bits of queries and memory: width * 2**(2 bits) stays below 2**52, so dot products are exact."""
+def grid_bits(width: int) -> int:
+    """Grid bits of two vectors of `width` values: width * 2**(2 bits) stays below 2**52, so their float64 dot
+    product over integer grid values is exact."""
     return (_EXACT_BITS - math.ceil(math.log2(max(width, 2)))) // 2
 
 
@@ -63,7 +64,7 @@ class GridMemory:
         Each sentence's scale comes from its own largest |value|, so its grid never looks at
         other sentences; scaling by a power of two is exact, rounding is half-to-even.
         """
-        bits = _vector_bits(memory.size(-1))
+        bits = grid_bits(memory.size(-1))
         memory = memory.double()
         _, exponent = torch.frexp(memory.abs().amax(dim=(1, 2), keepdim=True))  # peak < 2**exponent
         scale = torch.ldexp(torch.ones(exponent.shape, dtype=torch.float64, device=memory.device), exponent - bits)
@@ -85,7 +86,7 @@ def exact_dot_attention(
     steps = memory.values.size(1)
     if steps >= 2 ** (_EXACT_BITS - _EXP_BITS):
         raise ValueError(f"exact attention covers sources up to {2 ** (_EXACT_BITS - _EXP_BITS) - 1} positions")
-    bits = _vector_bits(memory.values.size(-1))
+    bits = grid_bits(memory.values.size(-1))
     q = query.double().clamp_(-1.0, 1.0).mul_(2.0**bits).round_()
     scores = torch.bmm(q, memory.values.transpose(1, 2)).mul_(memory.scale * 2.0**-bits)
     scores.masked_fill_(~mask.unsqueeze(1), float("-inf"))

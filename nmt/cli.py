@@ -93,11 +93,10 @@ def _build(
     if alignments and len(route) > 1:
         raise NMTError(f"--alignments needs a direct model; {args.source}->{args.target} goes through a pivot")
     translators = [Translator.from_dir(d, args.device, args.precision, limits, options, args.shortlist) for d in route]
-    for path, translator in zip(route, translators, strict=True):
-        if getattr(args, "quiet", False) or not sys.stderr.isatty():  # beside the progress bar, where there is one
-            break
-        shortlist = "a shortlist" if translator.shortlist is not None else "the whole vocabulary"
-        print(f"{path}: {translator.precision} on {translator.device}, searching {shortlist}", file=sys.stderr)
+    if sys.stderr.isatty() and not getattr(args, "quiet", False):  # beside the progress bar, where there is one
+        for path, translator in zip(route, translators, strict=True):
+            shortlist = "a shortlist" if translator.shortlist is not None else "the whole vocabulary"
+            print(f"{path}: {translator.precision} on {translator.device}, searching {shortlist}", file=sys.stderr)
     return route, translators, options
 
 

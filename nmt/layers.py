@@ -20,12 +20,12 @@ Every operation besides the products is elementwise and rounds the same in any b
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from nmt.attention import grid_bits
 from nmt.encoder import EncoderFinal, merge_directions
 
 # (weight (out, in), bias (out,) or None, bounds (in,) or None) -> a module computing x W^T + b.
@@ -77,8 +77,7 @@ def exact_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> t
     Rows of x and of W go on integer grids fine enough for fp32 (22+ bits) and are multiplied
     in float64, where their integer sums are exact; used once per model, for the token table.
     """
-    width = x.size(1)
-    bits = (52 - math.ceil(math.log2(max(width, 2)))) // 2
+    bits = grid_bits(x.size(1))
     x, weight = x.double(), weight.double()
     # a power-of-two scale per row: x ~= x_int * x_scale with |x_int| <= 2**bits
     _, x_exp = torch.frexp(x.abs().amax(dim=1, keepdim=True))

@@ -19,7 +19,7 @@ float, so conversion refuses a model that still has one afterwards.
 from __future__ import annotations
 
 import functools
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -33,7 +33,7 @@ from nmt.model import Seq2Seq
 from nmt.quantize import Int8Linear, int8_kernels
 
 Precision = Literal["fp32", "bf16", "fp16", "int8"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8")
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16", "int8"]
 PRECISION_CHOICES: list[str] = ["auto", *PRECISIONS]  # for command lines and settings
 FLOAT_LAYERS = (nn.Linear, nn.RNNBase)  # what int8 conversion must leave none of

@@ -88,12 +88,12 @@ def _constrain(
     `produced` (N,): tokens each row has produced, when rows differ (history is right-aligned then).
     """
     if produced is None:
-        produced = torch.full_like(max_len, history.size(1))
-    short = produced < options.min_length
-    if bool(short.any()):
-        log_probs[short, eos] = float("-inf")
+        if history.size(1) < options.min_length:
+            log_probs[:, eos] = float("-inf")
+    elif options.min_length > 0:
+        log_probs[produced < options.min_length, eos] = float("-inf")
     block_repeated_ngrams(log_probs, history, options.no_repeat_ngram, ids, produced)
-    at_cap = max_len <= produced
+    at_cap = max_len <= (history.size(1) if produced is None else produced)
     if bool(at_cap.any()):
         eos_scores = log_probs[at_cap, eos].clone()
         log_probs[at_cap] = float("-inf")
@@ -159,6 +159,9 @@ class BeamSearch(Generic[Key]):
         self.state: DecoderState | None = None
         self.keys: list[Key] = []  # the caller's key of each active sentence, unique
         self.finished: dict[Key, list[Hypothesis]] = {}
+        self.t: dict[str, torch.Tensor] = {}  # per-sentence and per-row bookkeeping (see _fresh)
+        self.history = torch.empty(0, 0, dtype=torch.long)  # (rows, steps) tokens, right-aligned
+        self.attn_hist: torch.Tensor | None = None  # (rows, steps, S) with return_attention
 
     @property
     def sentences(self) -> int:
@@ -189,7 +192,7 @@ class BeamSearch(Generic[Key]):
         if self.state is None:
             self.state, self.keys, self.t = state, list(keys), fresh
             self.history = torch.empty(state.batch_size * self.k, 0, dtype=torch.long, device=state.hidden.device)
-            self.attn_hist: torch.Tensor | None = None
+            self.attn_hist = None
             self.finished = {}
             return
         if self.state.beams != 1:

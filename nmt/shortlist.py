@@ -117,16 +117,13 @@ class Shortlist:
         self.frequent = frequent.long()
         self.candidates = candidates.long()
         self.copy_source = copy_source  # a joint vocabulary: a source piece may be output as it is (names, numbers)
-
-    @property
-    def shortest(self) -> int:
-        """The fewest ids a list can hold (an empty source gets the frequent ones and eos)."""
-        return len(set(self.frequent.tolist()) | {EOS_ID})
+        self._common = set(self.frequent.tolist()) - {-1, EOS_ID, PAD_ID}  # in every list, after eos
+        self.shortest = 1 + len(self._common)  # the fewest ids a list holds (an empty source's: eos, the frequent)
 
     def ids_for(self, source: Sequence[int]) -> list[int]:
         """One sentence's list: eos, then the frequent ids and its source ids' candidates, by id."""
         known = [s for s in source if 0 <= s < self.candidates.size(0)]
-        found = set(self.frequent.tolist())
+        found = set(self._common)
         if known:
             found.update(self.candidates[torch.tensor(known)].flatten().tolist())
         if self.copy_source:
