@@ -1,29 +1,41 @@
 """Dynamic batching: the sentences of all concurrent requests share batched searches on one worker.
 
-One `Batcher` per device runs a loop in the event loop and the searches on its own thread.
-Invariants of the loop:
+One `Batcher` per app runs a loop in the event loop and the searches on its own thread. It
+schedules in one of two ways (`scheduling`):
 
-- A batch holds sentences of one (model, search options) key only, up to `batch_tokens`
-  source tokens; it starts when the budget is full or `max_wait_s` has passed since the oldest
-  waiting sentence arrived or the worker became free, whichever is later (at once when
-  batching is off, which also limits a batch to one request). Counting from when the worker
-  became free lets the clients answered by the last batch join the next one: without it,
-  closed-loop clients split into two half-full batches that take turns.
-- Batches are filled round-robin over the waiting requests, one sentence each per pass, so a
-  huge request is split across batches and cannot starve small ones that arrive after it.
+- **step** (the default; iteration-level, `nmt.scheduler.Scheduler`): one running beam search
+  per (model, search options). Before every decoder step the worker drops the sentences of
+  requests that expired or hung up, admits waiting sentences while the batching rule
+  (`nmt.batching.fits`) has room, and steps; a sentence that finishes leaves at once, and a
+  request is answered as soon as its last sentence is done. A short request never waits for a
+  running batch to end.
+- **request** (for comparison): a batch of whole sentences starts when the budget is full or
+  `max_wait_s` has passed since the oldest waiting sentence arrived or the worker became free,
+  whichever is later, and runs to its end. Counting from when the worker became free lets the
+  clients answered by the last batch join the next one.
+
+Invariants of both:
+
+- A search holds sentences of one (model, search options) key only, within `batch_tokens`
+  under the one batching rule (sentences x longest padded source), so the batch sizes in
+  `/metrics` are the searches that ran. With `batching` off a search holds one request.
+- Admission is round-robin over the waiting requests, one sentence each per pass (in step
+  mode the request with the fewest sentences running goes first), so a huge request is spread
+  out and cannot starve small ones that arrive after it.
 - Each request gets exactly its own results, in its own order (translations do not depend on
-  batch-mates: the search is batch-invariant).
+  batch-mates or on when a sentence joined: the search is batch-invariant).
 - At most `queue_limit` sentences wait; a request that would pass it is refused at once
-  (`Overloaded`). A request that is cancelled (client gone) or past its deadline leaves the
-  queue and its unscheduled sentences are never searched.
-- Deadlines count from the request's arrival. The batcher learns how long searches take
-  (a fixed plus a per-token time, per key: `CostModel`) and uses it twice: a request whose work cannot finish
-  before its deadline behind what is already queued is refused at once (`Overloaded`, so the
-  client can retry elsewhere or later) instead of taking the worker's time, and a batch stops
-  growing when it could no longer finish before the earliest deadline of the requests in it.
-- A failing batch fails only its own requests; on CUDA out-of-memory the batch is split in
-  halves and retried. If the loop itself fails, a supervisor logs it, counts it
-  (`on_crash`), and starts it again; `healthy` is false until it runs again.
+  (`Overloaded`). A request that is cancelled (client gone) or past its deadline leaves: its
+  waiting sentences are never searched and, in step mode, its running ones leave at the next step.
+- Deadlines count from the request's arrival. The batcher learns how long work takes
+  (`CostModel`: per batch and source token in request mode, per step and running sentence in
+  step mode) and uses it twice: a request that cannot finish before its deadline is refused
+  (`Overloaded`, so the client can retry elsewhere or later) instead of taking the worker's
+  time, and a batch stops growing when it would make a request in it miss its deadline.
+- A failing search fails only its own requests; on CUDA out-of-memory the work is split
+  (request mode: the batch in halves; step mode: the running sentences go back to the queue
+  and the search's budget is halved) and retried. If the loop itself fails, a supervisor logs
+  it, counts it (`on_crash`), and starts it again; `healthy` is false until it runs again.
 """
 
 from __future__ import annotations
@@ -31,20 +43,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal, Protocol
 
 import torch
 
-from nmt.batching import DEFAULT_BATCH_TOKENS
+from nmt.batching import DEFAULT_BATCH_TOKENS, fits
+from nmt.scheduler import Scheduler
 from nmt.search import Hypothesis, SearchOptions
 
 log = logging.getLogger(__name__)
 
-RunFn = Callable[[str, Sequence[Sequence[int]], SearchOptions], list[list[Hypothesis]]]
+Scheduling = Literal["step", "request"]
+
+
+class Searcher(Protocol):
+    """What a request is translated by: a `Translator`, or a test's stand-in."""
+
+    def translate_ids(
+        self, sources: Sequence[Sequence[int]], options: SearchOptions, batch_tokens: int
+    ) -> list[list[Hypothesis]]: ...
+
+
+class Running(Protocol):
+    """A running search that sentences join and leave at every step (`nmt.scheduler.Scheduler`)."""
+
+    batch_tokens: int
+    steps: int
+
+    @property
+    def running(self) -> int: ...
+
+    def room(self, sources: int, longest: int) -> bool: ...
+
+    def admit(self, items: Sequence[tuple[_Slot, Sequence[int]]]) -> list[tuple[_Slot, list[Hypothesis]]]: ...
+
+    def step(self) -> list[tuple[_Slot, list[Hypothesis]]]: ...
+
+    def drop(self, keys: Collection[_Slot]) -> None: ...
+
+
+SchedulerFactory = Callable[[Searcher, SearchOptions, int], Running]
 
 
 class Overloaded(Exception):
@@ -63,44 +107,62 @@ class BatchFailed(Exception):
         self.out_of_memory = out_of_memory
 
 
+_Key = tuple[Searcher, SearchOptions]
+
+
 @dataclass(eq=False)
 class _Job:
-    """One request's sentences for one key; `results` fills in as batches finish."""
+    """One request's sentences for one key; `results` fills in as sentences finish."""
 
-    key: tuple[str, SearchOptions]
+    key: _Key
     sources: Sequence[Sequence[int]]
     deadline: float
     arrived: float
     future: asyncio.Future[list[list[Hypothesis]]]
     results: list[list[Hypothesis] | None] = field(default_factory=list)
-    next_index: int = 0
-    remaining: int = 0
+    todo: deque[int] = field(default_factory=deque)  # sentences not yet searched or admitted
+    remaining: int = 0  # sentences without a result
+    running: int = 0  # sentences in a running search (step mode)
+    started: float | None = None  # when its first sentence was admitted (step mode)
+    finish_step: int = 0  # the running search's step by which its admitted sentences should be done
+    gone: bool = False  # nobody waits for it any more: answered, failed, expired or hung up
 
     @property
     def unscheduled(self) -> int:
-        return len(self.sources) - self.next_index
+        return len(self.todo)
+
+    def tokens_left(self) -> int:
+        """Padded source tokens (ids + eos) of its unscheduled sentences."""
+        return sum(len(self.sources[i]) + 1 for i in self.todo)
+
+
+_Slot = tuple[_Job, int]  # one sentence of a request, as a running search knows it
 
 
 class CostModel:
-    """How long a batch of n source tokens takes: seconds = fixed + per_token * n, fitted to recent batches.
+    """How long work of size x takes: seconds = fixed + per_unit * x, fitted to recent observations.
 
-    A batch's time is not proportional to its tokens: every decoder step has a fixed cost, so
-    small batches cost more per token. A single rate learnt from small batches would make
-    every estimate too slow, refuse work, keep batches small, and so feed itself. The fit is
-    least squares over the recent batches (older ones weigh less); until batches of different
-    sizes have been seen it falls back to a rate through the origin.
+    Request mode observes batches (x: source tokens), step mode decoder steps (x: running
+    sentences). The time is not proportional to x: a batch or a step has a fixed cost, so a
+    single rate learnt from small batches would make every estimate too slow, refuse work, keep
+    batches small, and so feed itself. The fit is least squares over the recent observations
+    (older ones weigh less); until different sizes have been seen it falls back to a rate
+    through the origin.
     """
 
-    DECAY = 0.95  # weight of the previous batches against a new one
+    DECAY = 0.95  # weight of the previous observations against a new one
     MARGIN = 1.1  # batch sizing errs a little towards slower
+    CLIP = 4.0  # an observation counts as at most this many times the estimate (a stall is not a slope)
 
     def __init__(self) -> None:
         self._w = self._x = self._xx = self._y = self._xy = 0.0
 
-    def observe(self, tokens: int, seconds: float) -> None:
-        """Learn from one batch that searched `tokens` source tokens in `seconds`."""
+    def observe(self, size: float, seconds: float) -> None:
+        """Learn from one batch (or step) of `size` that took `seconds`."""
+        if self._w >= 4:  # after a few observations, one stalled step must not tilt the line
+            seconds = min(seconds, self.CLIP * self.estimate(size))
         d = self.DECAY
-        x = float(tokens)
+        x = float(size)
         self._w = d * self._w + 1
         self._x = d * self._x + x
         self._xx = d * self._xx + x * x
@@ -108,26 +170,31 @@ class CostModel:
         self._xy = d * self._xy + x * seconds
 
     def line(self) -> tuple[float, float]:
-        """(fixed seconds, seconds per token); (0, 0) before the first batch."""
+        """(fixed seconds, seconds per unit); (0, 0) before the first observation."""
         if self._w == 0:
             return 0.0, 0.0
         spread = self._w * self._xx - self._x * self._x
-        if spread > 1e-6 * self._w * self._xx:  # batches of different sizes: fit both terms
-            per_token = (self._w * self._xy - self._x * self._y) / spread
-            fixed = (self._y - per_token * self._x) / self._w
-            if per_token > 0 and fixed >= 0:
-                return fixed, per_token
+        if spread > 1e-6 * self._w * self._xx:  # different sizes: fit both terms
+            per_unit = (self._w * self._xy - self._x * self._y) / spread
+            fixed = (self._y - per_unit * self._x) / self._w
+            if per_unit > 0 and fixed >= 0:
+                return fixed, per_unit
         return 0.0, self._xy / max(self._xx, 1e-12)
 
-    def estimate(self, tokens: int, batches: int = 1) -> float:
-        """Expected seconds to search `tokens` source tokens in `batches` batches; 0 before any batch."""
-        fixed, per_token = self.line()
-        return batches * fixed + per_token * tokens
+    def estimate(self, size: float, batches: int = 1) -> float:
+        """Expected seconds for `batches` batches of `size` in all; 0 before any observation."""
+        fixed, per_unit = self.line()
+        return batches * fixed + per_unit * size
+
+    def most(self, seconds: float) -> float:
+        """The largest size that takes at most `seconds` (infinite before any observation)."""
+        fixed, per_unit = self.line()
+        return math.inf if per_unit <= 0 else (seconds - fixed) / per_unit
 
 
 @dataclass(frozen=True)
 class BatchStats:
-    """What one batch held, for metrics."""
+    """What one search (request mode) or one decoder step (step mode) held, for metrics."""
 
     sentences: int
     requests: int
@@ -135,30 +202,56 @@ class BatchStats:
     seconds: float
 
 
+STEPS_PER_TOKEN = 1.2  # decoder steps a sentence takes per padded source token, until measured
+
+
+@dataclass
+class _Lane:
+    """Step mode: one key's running search, and the step at which each of its sentences joined."""
+
+    search: Running
+    members: dict[_Slot, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Outcome:
+    """What one lane's step gave back to the event loop."""
+
+    finished: list[tuple[_Slot, list[Hypothesis]]]
+    sentences: int = 0
+    seconds: float = 0.0
+    error: BaseException | None = None
+
+
 class Batcher:
     """Queue plus worker loop; `submit` is the only entry point for requests."""
 
     def __init__(
         self,
-        run: RunFn,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         max_wait_s: float = 0.005,
         queue_limit: int = 2048,
         batching: bool = True,
+        scheduling: Scheduling = "step",
         on_batch: Callable[[BatchStats], None] | None = None,
         on_crash: Callable[[BaseException], None] | None = None,
+        scheduler: SchedulerFactory = Scheduler,  # type: ignore[assignment]
     ) -> None:
-        self._run = run
-        self._on_crash = on_crash
-        self._costs: dict[tuple[str, SearchOptions], CostModel] = {}
-        self._running = False  # the loop is running (not crashed, not restarting)
-        self._in_batch: list[_Job] = []  # requests of the batch being searched
         self.batch_tokens = batch_tokens
         self.max_wait_s = max_wait_s
         self.queue_limit = queue_limit
         self.batching = batching
+        self.scheduling: Scheduling = scheduling if batching else "request"
         self._on_batch = on_batch
-        self._pending: list[_Job] = []
+        self._on_crash = on_crash
+        self._make_scheduler = scheduler
+        self._costs: dict[_Key, CostModel] = {}  # batch seconds per source token, or step seconds per sentence
+        self._steps_per_token: dict[_Key, float] = {}  # step mode: learnt from finished sentences
+        self._lanes: dict[_Key, _Lane] = {}  # step mode: the running searches
+        self._budgets: dict[_Key, int] = {}  # step mode: a key's budget after out-of-memory
+        self._running = False  # the loop is running (not crashed, not restarting)
+        self._in_batch: list[_Job] = []  # request mode: requests of the batch being searched
+        self._pending: list[_Job] = []  # requests with unscheduled sentences, oldest first
         self._queued = 0
         self._free_since = 0.0  # event-loop time when the last batch finished
         self._wake: asyncio.Event | None = None
@@ -167,8 +260,13 @@ class Batcher:
 
     @property
     def queued(self) -> int:
-        """Sentences waiting for a batch."""
+        """Sentences waiting for a search."""
         return self._queued
+
+    @property
+    def running(self) -> int:
+        """Sentences in running searches (step mode)."""
+        return sum(len(lane.members) for lane in self._lanes.values())
 
     @property
     def healthy(self) -> bool:
@@ -195,32 +293,31 @@ class Batcher:
             except Exception as err:  # a bug: keep serving, but make it visible
                 self._running = False
                 log.exception("the batching worker failed; restarting it")
-                for job in self._in_batch:  # their batch will never report back
-                    self._forget(job)
-                    if not job.future.done():
-                        job.future.set_exception(BatchFailed("translation failed (see the server log)"))
-                self._in_batch = []
+                lost = self._in_batch + [job for lane in self._lanes.values() for job, _ in lane.members]
+                for job in lost:  # their search will never report back
+                    self._fail(job, BatchFailed("translation failed (see the server log)"))
+                self._in_batch, self._lanes = [], {}
                 if self._on_crash is not None:
                     self._on_crash(err)
                 await asyncio.sleep(self.restart_delay_s)
 
     async def stop(self) -> None:
-        """Stop the loop; waiting requests fail with DeadlineExceeded."""
+        """Stop the loop; waiting and running requests fail with DeadlineExceeded."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for job in self._pending:
-            if not job.future.done():
-                job.future.set_exception(DeadlineExceeded("the service is shutting down"))
+        for job in [*self._pending, *(job for lane in self._lanes.values() for job, _ in lane.members)]:
+            self._fail(job, DeadlineExceeded("the service is shutting down"))
         self._pending.clear()
         self._queued = 0
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+        self._lanes = {}
 
     async def submit(
         self,
-        model_id: str,
+        searcher: Searcher,
         sources: Sequence[Sequence[int]],
         options: SearchOptions,
         timeout_s: float,
@@ -241,10 +338,7 @@ class Batcher:
             raise DeadlineExceeded(f"not translated within {timeout_s:g} s")
         if self._queued and self._queued + len(sources) > self.queue_limit:
             raise Overloaded(f"queue full ({self._queued} sentences waiting)")
-        key = (model_id, options)
-        work = sum(self._tokens_left(j) for j in self._pending) + sum(len(s) + 1 for s in sources)
-        if now + self._cost(key).estimate(work, batches=-(-work // self.batch_tokens)) > deadline:
-            raise Overloaded(f"cannot be translated within {timeout_s:g} s behind the {self._queued} sentences queued")
+        key = (searcher, options)
         job = _Job(
             key=key,
             sources=sources,
@@ -252,8 +346,11 @@ class Batcher:
             arrived=now,
             future=loop.create_future(),
             results=[None] * len(sources),
+            todo=deque(range(len(sources))),
             remaining=len(sources),
         )
+        if now + self._expected(job) > deadline:
+            raise Overloaded(f"cannot be translated within {timeout_s:g} s behind the {self._queued} sentences queued")
         self._pending.append(job)
         self._queued += len(sources)
         self._wake.set()
@@ -263,53 +360,238 @@ class Batcher:
             raise DeadlineExceeded(f"not translated within {timeout_s:g} s") from None
         finally:
             self._forget(job)
+            if self._wake is not None and job.running:
+                self._wake.set()  # its running sentences leave at the next step
 
-    def _cost(self, key: tuple[str, SearchOptions]) -> CostModel:
+    def _expected(self, job: _Job) -> float:
+        """Seconds a new request should take at the current load (0 until the batcher has measured)."""
+        if self.scheduling == "request":  # behind everything queued, in full batches
+            work = sum(j.tokens_left() for j in self._pending) + job.tokens_left()
+            return self._cost(job.key).estimate(work, batches=-(-work // self.batch_tokens))
+        lane = self._lanes.get(job.key)
+        if lane is None:
+            return 0.0
+        # its longest sentence at the load it makes, after (when the search is full) a slot frees
+        # for it and for each new request ahead of it
+        running, longest = lane.search.running, max(len(s) for s in job.sources)
+        own = self._steps_per_token.get(job.key, STEPS_PER_TOKEN) * (longest + 1)
+        step = self._cost(job.key).estimate(running + len(job.sources))
+        if lane.search.room(1, longest):
+            return own * step
+        ahead = sum(1 for j in self._pending if j.key == job.key and not j.running)
+        return (ahead + 1) * own * step / max(running, 1) + own * step
+
+    def _cost(self, key: _Key) -> CostModel:
         return self._costs.setdefault(key, CostModel())
 
     def _forget(self, job: _Job) -> None:
-        """Drop a job from the queue (done, cancelled or expired); its unscheduled sentences go with it."""
+        """Nobody waits for `job` any more: it leaves the queue, and its running sentences the search."""
+        job.gone = True
         if job in self._pending:
             self._pending.remove(job)
-            self._queued -= job.unscheduled
-            job.next_index = len(job.sources)
+        self._queued -= job.unscheduled
+        job.todo.clear()
+
+    def _fail(self, job: _Job, error: Exception) -> None:
+        self._forget(job)
+        if not job.future.done():
+            job.future.set_exception(error)
+
+    def _answer(self, job: _Job, index: int, hyps: list[Hypothesis]) -> None:
+        job.results[index] = hyps
+        job.remaining -= 1
+        if job.remaining == 0 and not job.future.done():
+            job.future.set_result(job.results)  # type: ignore[arg-type]
 
     async def _loop(self) -> None:
         assert self._wake is not None
         loop = asyncio.get_running_loop()
         while True:
-            if not self._pending:
+            if not self._pending and not self._lanes:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             self._expire(loop.time())
-            if not self._pending:
-                continue
-            if self.batching:
-                await self._gather(loop)
-            self._expire(loop.time())  # clients may have left, or deadlines passed, while gathering
-            if not self._pending:
-                continue
-            batch = self._take(loop.time())
-            if batch:
-                self._in_batch = list({id(job): job for job, _ in batch}.values())
-                await self._execute(batch, loop)
-                self._in_batch = []
-                self._free_since = loop.time()
+            await self._work(loop)
+
+    async def _work(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One unit of the worker's work: a whole batch (request mode) or one decoder step (step mode)."""
+        if self.scheduling == "step":
+            await self._step(loop)
+            return
+        if not self._pending:
+            return
+        if self.batching:
+            await self._gather(loop)
+        self._expire(loop.time())  # clients may have left, or deadlines passed, while gathering
+        if not self._pending:
+            return
+        batch = self._take(loop.time())
+        if batch:
+            self._in_batch = list({id(job): job for job, _ in batch}.values())
+            await self._execute(batch, loop)
+            self._in_batch = []
+            self._free_since = loop.time()
 
     def _expire(self, now: float) -> None:
         for job in list(self._pending):
             if job.future.done() or now >= job.deadline:
-                self._forget(job)
-                if not job.future.done():
-                    job.future.set_exception(DeadlineExceeded("deadline passed while queued"))
+                self._fail(job, DeadlineExceeded("deadline passed while queued"))
+
+    # -- step mode ---------------------------------------------------------------------------
+
+    async def _step(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drop the sentences nobody waits for, admit waiting ones, and advance every running search one step."""
+        leaving = {key: [slot for slot in lane.members if slot[0].gone] for key, lane in self._lanes.items()}
+        for key, slots in leaving.items():
+            for slot in slots:
+                del self._lanes[key].members[slot]
+                slot[0].running -= 1
+        joining = self._admit(loop.time())
+        if not self._lanes:
+            return
+        lanes = list(self._lanes.items())
+        outcomes = await loop.run_in_executor(
+            self._executor, self._advance, [(lane, leaving.get(key, []), joining.get(key, [])) for key, lane in lanes]
+        )
+        for (key, lane), outcome in zip(lanes, outcomes, strict=True):
+            self._settle(key, lane, outcome)
+
+    def _admit(self, now: float) -> dict[_Key, list[tuple[_Slot, Sequence[int]]]]:
+        """Waiting sentences that join their key's search now: the request with the fewest running goes first.
+
+        A key stops admitting for this step when the next sentence does not fit the budget, or
+        when the larger batch would make a running request miss its deadline (it then waits);
+        a new request that could not finish in time at that load is refused.
+        """
+        joining: dict[_Key, list[tuple[_Slot, Sequence[int]]]] = {}
+        longest: dict[_Key, int] = {}
+        caps: dict[_Key, float] = {}
+        closed: set[_Key] = set()
+        while True:
+            open_jobs = [job for job in self._pending if job.key not in closed]
+            if not open_jobs:
+                return joining
+            job = min(open_jobs, key=lambda j: (j.running, j.arrived))
+            key, lane, index = job.key, self._lane(job.key), job.todo[0]
+            group = joining.setdefault(key, [])
+            size = len(job.sources[index]) + 1
+            if not lane.search.room(len(group) + 1, max(longest.get(key, 0), size - 1)):
+                closed.add(key)
+                continue
+            rows = lane.search.running + len(group) + 1
+            cost, steps = self._cost(key), self._steps_per_token.get(key, STEPS_PER_TOKEN) * size
+            if key not in caps:
+                caps[key] = self._deadline_cap(key, lane, now)
+            own = cost.most((job.deadline - now) / steps)  # most sentences running at which it is in time
+            if rows > own and len(job.todo) == len(job.sources):
+                self._fail(job, Overloaded("cannot be translated before its deadline at this load"))
+                continue
+            if rows > caps[key] and rows > 1:
+                closed.add(key)  # it would make a running request late: it waits
+                continue
+            if rows <= own:
+                caps[key] = min(caps[key], own)
+            slot = (job, index)
+            job.todo.popleft()
+            self._queued -= 1
+            job.finish_step = max(job.finish_step if job.running else 0, lane.search.steps + math.ceil(steps))
+            job.running += 1
+            lane.members[slot] = lane.search.steps
+            group.append((slot, job.sources[index]))
+            longest[key] = max(longest.get(key, 0), size - 1)
+            if not job.todo:
+                self._pending.remove(job)
+
+    def _deadline_cap(self, key: _Key, lane: _Lane, now: float) -> float:
+        """Most sentences the search may run so that every running request still in time stays in time."""
+        cap = math.inf
+        for job in {job for job, _ in lane.members}:
+            most = self._cost(key).most((job.deadline - now) / max(1, job.finish_step - lane.search.steps))
+            if most >= lane.search.running:  # a request late already does not hold the others back
+                cap = min(cap, most)
+        return cap
+
+    def _lane(self, key: _Key) -> _Lane:
+        lane = self._lanes.get(key)
+        if lane is None:
+            budget = self._budgets.get(key, self.batch_tokens)
+            lane = self._lanes[key] = _Lane(self._make_scheduler(key[0], key[1], budget))
+        return lane
+
+    @staticmethod
+    def _advance(work: list[tuple[_Lane, list[_Slot], list[tuple[_Slot, Sequence[int]]]]]) -> list[_Outcome]:
+        """On the worker thread: every lane drops, admits and steps once; a failure stays in its lane."""
+        outcomes = []
+        for lane, leaving, joining in work:
+            started = time.perf_counter()
+            try:
+                lane.search.drop(leaving)
+                finished = lane.search.admit(joining)
+                sentences = lane.search.running
+                finished += lane.search.step()
+                outcomes.append(_Outcome(finished, sentences, time.perf_counter() - started))
+            except Exception as err:
+                outcomes.append(_Outcome([], error=err))
+        return outcomes
+
+    def _settle(self, key: _Key, lane: _Lane, outcome: _Outcome) -> None:
+        """Hand finished sentences to their requests; recover a lane whose step failed."""
+        if outcome.error is not None:
+            self._recover(key, lane, outcome.error)
+            return
+        if outcome.sentences:
+            self._cost(key).observe(outcome.sentences, outcome.seconds)
+            if self._on_batch is not None:
+                jobs = {job for job, _ in lane.members}
+                tokens = sum(len(job.sources[i]) + 1 for job, i in lane.members)
+                self._on_batch(BatchStats(outcome.sentences, len(jobs), tokens, outcome.seconds))
+        for slot, hyps in outcome.finished:
+            job, index = slot
+            joined = lane.members.pop(slot, None)
+            if joined is not None:  # learn how many steps a sentence takes per source token
+                taken = (lane.search.steps - joined) / (len(job.sources[index]) + 1)
+                self._steps_per_token[key] = 0.98 * self._steps_per_token.get(key, STEPS_PER_TOKEN) + 0.02 * taken
+            job.running -= 1
+            if not job.gone:
+                self._answer(job, index, hyps)
+        if not lane.members:
+            del self._lanes[key]
+            self._budgets.pop(key, None)
+
+    def _recover(self, key: _Key, lane: _Lane, error: BaseException) -> None:
+        """A lane's step failed: on out-of-memory its sentences wait again under half the budget; else they fail."""
+        del self._lanes[key]
+        members = [slot for slot in lane.members if not slot[0].gone]
+        for job, _ in lane.members:
+            job.running -= 1
+            job.finish_step = 0
+        if isinstance(error, torch.cuda.OutOfMemoryError) and len(members) > 1:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            budget = self._budgets[key] = max(1, lane.search.batch_tokens // 2)
+            log.warning("out of memory with %d sentences running: retrying them within %d tokens", len(members),
+                        budget)  # fmt: skip
+            for job, index in sorted(members, key=lambda slot: slot[1], reverse=True):
+                job.todo.appendleft(index)
+                self._queued += 1
+                if job not in self._pending:
+                    self._pending.insert(0, job)
+            return
+        oom = isinstance(error, torch.cuda.OutOfMemoryError)
+        log.error("a search of %d sentences failed", len(members), exc_info=error)
+        message = "out of memory on a single sentence" if oom else "translation failed (see the server log)"
+        for job in {job for job, _ in members}:
+            self._fail(job, BatchFailed(message, out_of_memory=oom))
+
+    # -- request mode ------------------------------------------------------------------------
 
     async def _gather(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait until the head key's waiting tokens fill the budget or its oldest sentence waited enough."""
         assert self._wake is not None
         while self._pending:
             head = self._pending[0]
-            waiting = sum(self._tokens_left(j) for j in self._pending if j.key == head.key)
+            waiting = sum(j.tokens_left() for j in self._pending if j.key == head.key)
             left = max(head.arrived, self._free_since) + self.max_wait_s - loop.time()
             if waiting >= self.batch_tokens or left <= 0:
                 return
@@ -319,78 +601,69 @@ class Batcher:
             except asyncio.TimeoutError:
                 return
 
-    @staticmethod
-    def _tokens_left(job: _Job) -> int:
-        return sum(len(s) + 1 for s in job.sources[job.next_index :])
-
     def _take(self, now: float) -> list[tuple[_Job, int]]:
         """Sentences for the next batch: round-robin over the requests that share the head's key.
 
         A request whose remaining work cannot finish before its deadline is refused here
-        (`Overloaded`) rather than searched; the batch stops growing when it could no longer
-        finish before the earliest deadline among its requests.
+        (`Overloaded`) rather than searched; the batch stops growing when the batching rule
+        says it is full or it could no longer finish before the earliest deadline among its requests.
         """
         key = self._pending[0].key
         cost = self._cost(key)
         jobs = [j for j in self._pending if j.key == key] if self.batching else [self._pending[0]]
         for job in list(jobs):
-            if job.next_index == 0 and now + cost.estimate(self._tokens_left(job)) > job.deadline:
+            if len(job.todo) == len(job.sources) and now + cost.estimate(job.tokens_left()) > job.deadline:
                 jobs.remove(job)
-                self._forget(job)
-                if not job.future.done():
-                    job.future.set_exception(Overloaded("cannot be translated before its deadline at this load"))
+                self._fail(job, Overloaded("cannot be translated before its deadline at this load"))
         batch: list[tuple[_Job, int]] = []
-        tokens = 0
-        earliest = float("inf")
+        tokens = longest = 0
+        earliest = math.inf
         while jobs:
             for job in list(jobs):
-                size = len(job.sources[job.next_index]) + 1
-                if batch and tokens + size > self.batch_tokens:
+                size = len(job.sources[job.todo[0]]) + 1
+                if batch and not fits(len(batch) + 1, max(longest, size), self.batch_tokens):
                     return batch
                 if batch and now + cost.MARGIN * cost.estimate(tokens + size) > min(earliest, job.deadline):
                     return batch
                 earliest = min(earliest, job.deadline)
-                batch.append((job, job.next_index))
+                batch.append((job, job.todo.popleft()))
                 tokens += size
-                job.next_index += 1
+                longest = max(longest, size)
                 self._queued -= 1
-                if not job.unscheduled:
+                if not job.todo:
                     jobs.remove(job)
                     self._pending.remove(job)
         return batch
 
     async def _execute(self, batch: list[tuple[_Job, int]], loop: asyncio.AbstractEventLoop) -> None:
-        model_id, options = batch[0][0].key
+        searcher, options = batch[0][0].key
         sources = [job.sources[i] for job, i in batch]
         started = time.perf_counter()
         try:
-            found = await loop.run_in_executor(self._executor, self._run_split, model_id, sources, options)
+            found = await loop.run_in_executor(self._executor, self._run_split, searcher, sources, options)
         except Exception as err:
             oom = isinstance(err, torch.cuda.OutOfMemoryError)
-            log.exception("batch of %d sentences for %s failed", len(batch), model_id)
+            log.exception("a batch of %d sentences failed", len(batch))
             message = "out of memory on a single sentence" if oom else "translation failed (see the server log)"
             for job in {job for job, _ in batch}:
-                self._forget(job)
-                if not job.future.done():
-                    job.future.set_exception(BatchFailed(message, out_of_memory=oom))
+                self._fail(job, BatchFailed(message, out_of_memory=oom))
             return
         stats = BatchStats(
             len(batch), len({id(j) for j, _ in batch}), sum(len(s) + 1 for s in sources),
             time.perf_counter() - started,
         )  # fmt: skip
-        self._cost((model_id, options)).observe(stats.source_tokens, stats.seconds)
+        self._cost(batch[0][0].key).observe(stats.source_tokens, stats.seconds)
         if self._on_batch is not None:
             self._on_batch(stats)
         for (job, index), hyps in zip(batch, found, strict=True):
-            job.results[index] = hyps
-            job.remaining -= 1
-            if job.remaining == 0 and not job.future.done():
-                job.future.set_result(job.results)  # type: ignore[arg-type]
+            self._answer(job, index, hyps)
 
-    def _run_split(self, model_id: str, sources: list[Sequence[int]], options: SearchOptions) -> list[Any]:
-        """Search all sources; on out-of-memory, free the cache and search each half separately."""
+    def _run_split(self, searcher: Searcher, sources: list[Sequence[int]], options: SearchOptions) -> list[
+        list[Hypothesis]
+    ]:  # fmt: skip
+        """Search all sources as one batch; on out-of-memory, free the cache and search each half separately."""
         try:
-            return self._run(model_id, sources, options)
+            return searcher.translate_ids(sources, options, self.batch_tokens)
         except torch.cuda.OutOfMemoryError:
             if len(sources) == 1:
                 raise
@@ -398,6 +671,6 @@ class Batcher:
                 torch.cuda.empty_cache()
             half = len(sources) // 2
             log.warning("out of memory on %d sentences: retrying in two halves", len(sources))
-            return self._run_split(model_id, sources[:half], options) + self._run_split(
-                model_id, sources[half:], options
+            return self._run_split(searcher, sources[:half], options) + self._run_split(
+                searcher, sources[half:], options
             )

@@ -59,7 +59,7 @@ class Engine:
         """
         translator = entry.translator
         segmented, sentences, sources = await asyncio.to_thread(self._prepare, translator, texts)
-        nbest = await self.batcher.submit(entry.id, sources, options, self.timeout_s, arrived)
+        nbest = await self.batcher.submit(translator, sources, options, self.timeout_s, arrived)
         done = translator.finish(sentences, sources, nbest, options)
         self.metrics.sentences.labels(entry.id).inc(len(sentences))
         self.metrics.source_tokens.labels(entry.id).inc(sum(len(s) for s in sources))

@@ -30,15 +30,17 @@ class Metrics:
         self.latency = Histogram(
             "nmt_http_request_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS, registry=r
         )
-        self.queue_depth = Gauge("nmt_queue_sentences", "sentences waiting for a batch", registry=r)
+        self.queue_depth = Gauge("nmt_queue_sentences", "sentences waiting to join a search", registry=r)
+        self.running = Gauge("nmt_running_sentences", "sentences in running searches (step scheduling)", registry=r)
+        # a "batch" is one search (request scheduling) or one decoder step of the running search (step scheduling)
         self.batch_sentences = Histogram(
-            "nmt_batch_sentences", "sentences per batched search", buckets=BATCH_BUCKETS, registry=r
+            "nmt_batch_sentences", "sentences per search or decoder step", buckets=BATCH_BUCKETS, registry=r
         )
         self.batch_requests = Histogram(
-            "nmt_batch_requests", "requests sharing one batched search", buckets=BATCH_BUCKETS, registry=r
+            "nmt_batch_requests", "requests sharing one search or decoder step", buckets=BATCH_BUCKETS, registry=r
         )
-        self.batch_seconds = Histogram("nmt_batch_seconds", "time of one batched search", buckets=LATENCY_BUCKETS,
-                                       registry=r)  # fmt: skip
+        self.batch_seconds = Histogram("nmt_batch_seconds", "time of one search or decoder step",
+                                       buckets=LATENCY_BUCKETS, registry=r)  # fmt: skip
         self.sentences = Counter("nmt_translated_sentences", "sentences translated", ["model"], registry=r)
         self.source_tokens = Counter("nmt_source_tokens", "source subwords translated", ["model"], registry=r)
         self.target_tokens = Counter("nmt_target_tokens", "target subwords produced", ["model"], registry=r)
@@ -61,9 +63,10 @@ class Metrics:
         self.batch_requests.observe(stats.requests)
         self.batch_seconds.observe(stats.seconds)
 
-    def track_queue(self, depth: Callable[[], float]) -> None:
-        """Read the queue depth from `depth` at every scrape."""
+    def track_queue(self, depth: Callable[[], float], running: Callable[[], float]) -> None:
+        """Read the queue depth and the running sentences at every scrape."""
         self.queue_depth.set_function(depth)
+        self.running.set_function(running)
 
 
 class MetricsMiddleware:

@@ -18,6 +18,7 @@ from nmt.batching import DEFAULT_BATCH_TOKENS
 from nmt.dtypes import ALIASES, DtypeName
 from nmt.precision import PrecisionChoice
 from nmt.shortlist import ShortlistUse
+from service.batcher import Scheduling
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ class Settings(BaseSettings):
     batch_tokens: int = Field(DEFAULT_BATCH_TOKENS, ge=64, description="source tokens per batched search")
     max_wait_ms: float = Field(20.0, ge=0.0, le=10_000, description="longest a batch waits for batch-mates")
     batching: bool = Field(True, description="false: one request per search (for comparison)")
+    scheduling: Scheduling = Field(
+        "step", description="step: sentences join and leave the running search at every decoder step; "
+        "request: whole batches run to their end (for comparison)",
+    )  # fmt: skip
     queue_limit: int = Field(2048, ge=1, description="queued sentences before requests get 503")
     request_timeout_s: float = Field(30.0, gt=0.0, description="deadline of one request (504 after it)")
     max_texts: int = Field(128, ge=1, description="texts per request")

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 
-from nmt.search import Hypothesis, SearchOptions
 from service.batcher import Batcher
 from service.engine import Engine
 from service.files import FileStore
@@ -36,15 +35,15 @@ class ServiceState:
         self._drain_end: float | None = None  # event-loop time the drain must end by
         self._on_fatal = on_fatal
         self.batcher = Batcher(
-            self._search,
             batch_tokens=settings.batch_tokens,
             max_wait_s=settings.max_wait_ms / 1000,
             queue_limit=settings.queue_limit,
             batching=settings.batching,
+            scheduling=settings.scheduling,
             on_batch=self.metrics.observe_batch,
             on_crash=lambda _: self.metrics.worker_restarts.inc(),
         )
-        self.metrics.track_queue(lambda: self.batcher.queued)
+        self.metrics.track_queue(lambda: self.batcher.queued, lambda: self.batcher.running)
         self.engine = Engine(self.batcher, self.metrics, settings.request_timeout_s)
         self.files = FileStore(settings.file_ttl_s)
 
@@ -58,13 +57,6 @@ class ServiceState:
         if self.registry is None:
             return "loading"
         return "ready" if self.batcher.healthy else "worker-down"
-
-    def _search(
-        self, model_id: str, sources: Sequence[Sequence[int]], options: SearchOptions
-    ) -> list[list[Hypothesis]]:
-        assert self.registry is not None
-        translator = self.registry.get(model_id).translator
-        return translator.translate_ids(sources, options, self.settings.batch_tokens)
 
     async def load_models(self) -> None:
         """Load every model off the event loop, so liveness answers while large models load."""

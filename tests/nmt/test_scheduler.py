@@ -35,8 +35,11 @@ def test_sources_that_trickle_in_get_the_answers_of_a_whole_batch(translator: Tr
     steps = 0
     while waiting or scheduler.running:
         admitting: list[tuple[int, list[int]]] = []
-        while waiting and len(admitting) < 3 and scheduler.room(waiting[0][1], [s for _, s in admitting]):
-            admitting.append(waiting.pop(0))  # a few arrive at each step, while the budget has room
+        while waiting and len(admitting) < 3:  # a few arrive at each step, while the budget has room
+            group = [s for _, s in admitting] + [waiting[0][1]]
+            if not scheduler.room(len(group), max(len(s) for s in group)):
+                break
+            admitting.append(waiting.pop(0))
         found.update(scheduler.admit(admitting))
         assert scheduler.running * max(scheduler.lengths.values(), default=0) <= 60  # the batching rule
         found.update(scheduler.step())
@@ -60,12 +63,13 @@ def test_a_short_sentence_that_joins_late_leaves_before_a_long_one(translator: T
 def test_room_and_drop(translator: Translator) -> None:
     scheduler: Scheduler[int] = Scheduler(translator, SearchOptions(beam_size=2), batch_tokens=20)
     [five] = translator.encode(["a b c d e"])  # 6 padded tokens with eos
-    assert scheduler.room(five, [five, five]) and not scheduler.room(five, [five, five, five])
+    assert scheduler.room(3, len(five)) and not scheduler.room(4, len(five))
+    assert scheduler.room(1, 100)  # an idle search takes any one source
     scheduler.admit([(0, five), (1, five), (2, five)])
-    assert not scheduler.room(five)
+    assert not scheduler.room(1, len(five)) and scheduler.longest == 6
     scheduler.step()
     scheduler.drop({0, 1})  # expired or abandoned: gone at once, never answered
-    assert scheduler.running == 1 and scheduler.room(five)
+    assert scheduler.running == 1 and scheduler.room(1, len(five)) and not scheduler.room(1, 10)
     answered = [key for _ in range(40) for key, _ in scheduler.step()]
     assert answered == [2]
     assert scheduler.admit([(9, [])]) == [(9, [Hypothesis(tokens=[], score=0.0, log_prob=0.0)])]

@@ -299,17 +299,17 @@ def test_a_worker_that_fails_is_restarted_and_readiness_says_so(make_client: Cal
     client = make_client()
     state = client.app.state.service  # type: ignore[attr-defined]
     batcher = state.batcher
-    real_execute = batcher._execute
+    real_work = batcher._work
     failed = 0
 
-    async def broken_once(batch, loop):  # type: ignore[no-untyped-def]
+    async def broken_once(loop):  # type: ignore[no-untyped-def]
         nonlocal failed
-        if not failed:
+        if not failed and batcher._lanes:
             failed += 1
             raise RuntimeError("a bug in the worker")
-        await real_execute(batch, loop)
+        await real_work(loop)
 
-    batcher._execute = broken_once
+    batcher._work = broken_once
     batcher.restart_delay_s = 0.5  # long enough to watch readiness turn false
     body = {"texts": ["a b"], "model": "de-en"}
     r = client.post("/v1/translate", json=body)

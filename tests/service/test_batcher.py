@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import pytest
 import torch
@@ -30,8 +30,8 @@ class FakeSearch:
         self.gate = threading.Event()
         self.gate.set()
 
-    def __call__(
-        self, model_id: str, sources: Sequence[Sequence[int]], options: SearchOptions
+    def translate_ids(
+        self, sources: Sequence[Sequence[int]], options: SearchOptions, batch_tokens: int
     ) -> list[list[Hypothesis]]:
         self.gate.wait()
         if self.oom_above is not None and len(sources) > self.oom_above:
@@ -52,7 +52,8 @@ def run(coro):  # type: ignore[no-untyped-def]
 
 
 async def started(fake: FakeSearch, **kwargs: object) -> Batcher:
-    batcher = Batcher(fake, **{"max_wait_s": 0.01, **kwargs})  # type: ignore[arg-type]
+    """A request-level batcher (whole batches run to their end)."""
+    batcher = Batcher(**{"max_wait_s": 0.01, "scheduling": "request", **kwargs})  # type: ignore[arg-type]
     await batcher.start()
     return batcher
 
@@ -62,7 +63,7 @@ def test_concurrent_requests_share_batches_and_get_their_own_results() -> None:
         fake = FakeSearch()
         b = await started(fake)
         requests = [[[i, j, 100 + i] for j in range(i % 3 + 1)] for i in range(40)]
-        results = await asyncio.gather(*(b.submit("m", r, OPTS, 10) for r in requests))
+        results = await asyncio.gather(*(b.submit(fake, r, OPTS, 10) for r in requests))
         for req, res in zip(requests, results, strict=True):
             assert tokens(res) == [list(reversed(s)) for s in req]
         assert len(fake.batches) < 10  # 40 requests, far fewer searches
@@ -75,7 +76,7 @@ def test_batching_off_runs_one_request_per_search() -> None:
     async def main() -> None:
         fake = FakeSearch()
         b = await started(fake, batching=False)
-        await asyncio.gather(*(b.submit("m", [[i], [i, i]], OPTS, 10) for i in range(5)))
+        await asyncio.gather(*(b.submit(fake, [[i], [i, i]], OPTS, 10) for i in range(5)))
         assert len(fake.batches) == 5 and all(len(batch) == 2 for batch in fake.batches)
         await b.stop()
 
@@ -88,12 +89,12 @@ def test_clients_answered_by_a_batch_can_join_the_next_one() -> None:
     async def main() -> None:
         fake = FakeSearch(delay=0.3)
         b = await started(fake, max_wait_s=0.1)
-        first = asyncio.create_task(b.submit("m", [[1]], OPTS, 10))
+        first = asyncio.create_task(b.submit(fake, [[1]], OPTS, 10))
         await asyncio.sleep(0.15)  # the first batch is running
-        waiting = asyncio.create_task(b.submit("m", [[2]], OPTS, 10))  # has waited over 0.1 s when it ends
+        waiting = asyncio.create_task(b.submit(fake, [[2]], OPTS, 10))  # has waited over 0.1 s when it ends
         await first
         await asyncio.sleep(0.03)  # a client answered by the first batch comes back at once
-        back = asyncio.create_task(b.submit("m", [[3]], OPTS, 10))
+        back = asyncio.create_task(b.submit(fake, [[3]], OPTS, 10))
         await asyncio.gather(waiting, back)
         assert fake.batches == [[[1]], [[2], [3]]]
         await b.stop()
@@ -105,9 +106,9 @@ def test_a_huge_request_does_not_starve_a_small_one() -> None:
     async def main() -> None:
         fake = FakeSearch(delay=0.01)
         b = await started(fake, batch_tokens=40)
-        big = asyncio.create_task(b.submit("m", [[1, 2, 3]] * 200, OPTS, 30))
+        big = asyncio.create_task(b.submit(fake, [[1, 2, 3]] * 200, OPTS, 30))
         await asyncio.sleep(0.03)
-        small = await b.submit("m", [[7, 8]], OPTS, 30)
+        small = await b.submit(fake, [[7, 8]], OPTS, 30)
         assert tokens(small) == [[8, 7]]
         assert not big.done()  # the small request overtook most of the big one
         assert len(tokens(await big)) == 200
@@ -118,11 +119,12 @@ def test_a_huge_request_does_not_starve_a_small_one() -> None:
 
 def test_different_options_never_share_a_batch() -> None:
     async def main() -> None:
-        fake = FakeSearch()
+        fake, other = FakeSearch(), FakeSearch()  # two models
+        other.batches = fake.batches
         b = await started(fake)
         wide = SearchOptions(beam_size=5)
         await asyncio.gather(
-            b.submit("m", [[1]], OPTS, 10), b.submit("m", [[2]], wide, 10), b.submit("x", [[3]], OPTS, 10)
+            b.submit(fake, [[1]], OPTS, 10), b.submit(fake, [[2]], wide, 10), b.submit(other, [[3]], OPTS, 10)
         )
         assert sorted(fake.batches) == [[[1]], [[2]], [[3]]]
         await b.stop()
@@ -135,12 +137,12 @@ def test_full_queue_refuses_at_once() -> None:
         fake = FakeSearch()
         fake.gate.clear()  # the worker blocks on its first batch
         b = await started(fake, queue_limit=10, batch_tokens=4)
-        first = asyncio.create_task(b.submit("m", [[1]] * 10, OPTS, 30))
+        first = asyncio.create_task(b.submit(fake, [[1]] * 10, OPTS, 30))
         await asyncio.sleep(0.05)
-        second = asyncio.create_task(b.submit("m", [[2]] * 2, OPTS, 30))  # 8 + 2 waiting: full
+        second = asyncio.create_task(b.submit(fake, [[2]] * 2, OPTS, 30))  # 8 + 2 waiting: full
         await asyncio.sleep(0.01)
         with pytest.raises(Overloaded):
-            await b.submit("m", [[3]] * 5, OPTS, 30)
+            await b.submit(fake, [[3]] * 5, OPTS, 30)
         fake.gate.set()
         assert len(await first) == 10 and len(await second) == 2
         assert b.queued == 0
@@ -154,11 +156,11 @@ def test_cancelled_and_expired_requests_leave_the_queue() -> None:
         fake = FakeSearch()
         fake.gate.clear()
         b = await started(fake, batch_tokens=4)
-        blocker = asyncio.create_task(b.submit("m", [[1]], OPTS, 30))
+        blocker = asyncio.create_task(b.submit(fake, [[1]], OPTS, 30))
         await asyncio.sleep(0.05)
-        gone = asyncio.create_task(b.submit("m", [[5, 5]] * 50, OPTS, 30))
+        gone = asyncio.create_task(b.submit(fake, [[5, 5]] * 50, OPTS, 30))
         with pytest.raises(DeadlineExceeded):
-            await b.submit("m", [[6, 6]] * 3, OPTS, 0.05)
+            await b.submit(fake, [[6, 6]] * 3, OPTS, 0.05)
         await asyncio.sleep(0.01)
         gone.cancel()
         await asyncio.sleep(0.01)
@@ -178,8 +180,8 @@ def test_a_failing_batch_fails_only_its_requests() -> None:
         fake = FakeSearch(fail_on=13)
         b = await started(fake, max_wait_s=0.0)
         with pytest.raises(BatchFailed):
-            await b.submit("m", [[13]], OPTS, 10)
-        assert tokens(await b.submit("m", [[1, 2]], OPTS, 10)) == [[2, 1]]
+            await b.submit(fake, [[13]], OPTS, 10)
+        assert tokens(await b.submit(fake, [[1, 2]], OPTS, 10)) == [[2, 1]]
         await b.stop()
 
     run(main())
@@ -189,7 +191,7 @@ def test_out_of_memory_splits_the_batch() -> None:
     async def main() -> None:
         fake = FakeSearch(oom_above=2)
         b = await started(fake)
-        result = await b.submit("m", [[i, i + 1] for i in range(7)], OPTS, 10)
+        result = await b.submit(fake, [[i, i + 1] for i in range(7)], OPTS, 10)
         assert tokens(result) == [[i + 1, i] for i in range(7)]
         assert all(len(batch) <= 2 for batch in fake.batches)
         await b.stop()
@@ -204,13 +206,13 @@ def test_a_client_hanging_up_during_the_batching_wait_does_not_stop_the_worker()
         fake = FakeSearch()
         b = await started(fake, max_wait_s=0.2)
         for _ in range(3):
-            gone = asyncio.create_task(b.submit("m", [[1, 2]], OPTS, 10))
+            gone = asyncio.create_task(b.submit(fake, [[1, 2]], OPTS, 10))
             await asyncio.sleep(0.01)
             gone.cancel()
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)
         assert b.healthy
-        assert tokens(await asyncio.wait_for(b.submit("m", [[3, 4]], OPTS, 10), 2)) == [[4, 3]]
+        assert tokens(await asyncio.wait_for(b.submit(fake, [[3, 4]], OPTS, 10), 2)) == [[4, 3]]
         assert fake.batches == [[[3, 4]]]  # nothing searched for the requests that left
         await b.stop()
 
@@ -221,7 +223,7 @@ def test_a_failing_worker_is_restarted_counted_and_fails_only_its_batch() -> Non
     async def main() -> None:
         fake = FakeSearch()
         crashes: list[BaseException] = []
-        b = Batcher(fake, max_wait_s=0.0, on_crash=crashes.append)
+        b = Batcher(max_wait_s=0.0, scheduling="request", on_crash=crashes.append)
         await b.start()
         real_execute = b._execute
         calls = 0
@@ -235,9 +237,9 @@ def test_a_failing_worker_is_restarted_counted_and_fails_only_its_batch() -> Non
 
         b._execute = broken_once  # type: ignore[method-assign]
         with pytest.raises(BatchFailed):
-            await asyncio.wait_for(b.submit("m", [[1]], OPTS, 10), 2)
+            await asyncio.wait_for(b.submit(fake, [[1]], OPTS, 10), 2)
         assert len(crashes) == 1 and "a bug" in str(crashes[0])
-        assert tokens(await asyncio.wait_for(b.submit("m", [[2, 3]], OPTS, 10), 2)) == [[3, 2]]
+        assert tokens(await asyncio.wait_for(b.submit(fake, [[2, 3]], OPTS, 10), 2)) == [[3, 2]]
         assert b.healthy
         await b.stop()
         assert not b.healthy
@@ -251,10 +253,10 @@ def test_the_deadline_counts_from_arrival() -> None:
         b = await started(fake, max_wait_s=0.0)
         now = asyncio.get_running_loop().time()
         with pytest.raises(DeadlineExceeded):
-            await b.submit("m", [[1]], OPTS, 1.0, arrived=now - 1.0)  # spent its time before reaching us
+            await b.submit(fake, [[1]], OPTS, 1.0, arrived=now - 1.0)  # spent its time before reaching us
         with pytest.raises(DeadlineExceeded):
-            await b.submit("m", [[1]], OPTS, 1.0, arrived=now - 0.9)  # 0.1 s left, the search takes 0.2
-        assert tokens(await b.submit("m", [[1]], OPTS, 1.0, arrived=now)) == [[1]]
+            await b.submit(fake, [[1]], OPTS, 1.0, arrived=now - 0.9)  # 0.1 s left, the search takes 0.2
+        assert tokens(await b.submit(fake, [[1]], OPTS, 1.0, arrived=now)) == [[1]]
         await b.stop()
 
     run(main())
@@ -271,10 +273,10 @@ def test_under_a_tight_deadline_work_is_sized_to_what_can_still_be_answered() ->
     async def main() -> None:
         fake = FakeSearch(per_token=0.002)
         b = await started(fake, max_wait_s=0.01)
-        await b.submit("m", [[1, 2, 3, 4]], OPTS, 5)  # one measured batch teaches the speed
+        await b.submit(fake, [[1, 2, 3, 4]], OPTS, 5)  # one measured batch teaches the speed
         fake.batches.clear()
         results = await asyncio.gather(
-            *(b.submit("m", [[i % 7 + 1] * 4], OPTS, 0.4) for i in range(200)), return_exceptions=True
+            *(b.submit(fake, [[i % 7 + 1] * 4], OPTS, 0.4) for i in range(200)), return_exceptions=True
         )
         answered = sum(not isinstance(r, Exception) for r in results)
         refused = sum(isinstance(r, Overloaded) for r in results)
@@ -299,3 +301,242 @@ def test_the_cost_model_separates_fixed_and_per_token_time() -> None:
     fixed, per_token = cost.line()
     assert fixed == pytest.approx(0.2, rel=1e-6) and per_token == pytest.approx(0.001, rel=1e-6)
     assert cost.estimate(2000, batches=2) == pytest.approx(2 * 0.2 + 2.0)
+
+
+def test_one_stalled_step_does_not_make_every_larger_step_look_slow() -> None:
+    """A pause (a page fault, another process) during one small step must not tilt the line into refusals."""
+    cost = CostModel()
+    for _ in range(30):
+        cost.observe(1, 0.003)
+    cost.observe(2, 1.0)  # a stall
+    assert cost.estimate(64) < 2.0  # not 64 x 1 s
+    assert cost.most(3.0) > 64
+
+
+# -- step scheduling: sentences join and leave the running search at every decoder step ---------------------
+
+
+class FakeScheduler:
+    """A running search in which a sentence takes len(source) steps and is answered reversed.
+
+    Records, per step, which sentences ran; a step costs `delay` plus `per_row` per running sentence;
+    it runs out of memory above `oom_above` running sentences and fails on a source holding `fail_on`.
+    """
+
+    def __init__(self, log: StepLog, options: SearchOptions, batch_tokens: int) -> None:
+        self.log, self.batch_tokens, self.steps = log, batch_tokens, 0
+        self.live: dict[object, tuple[list[int], int]] = {}  # key -> (source, steps left)
+        log.budgets.append(batch_tokens)
+
+    @property
+    def running(self) -> int:
+        return len(self.live)
+
+    def room(self, sources: int, longest: int) -> bool:
+        if not self.live and sources == 1:
+            return True
+        widest = max([len(s) + 1 for s, _ in self.live.values()] + [longest + 1])
+        return (self.running + sources) * widest <= self.batch_tokens
+
+    def admit(self, items: Sequence[tuple[object, Sequence[int]]]) -> list[tuple[object, list[Hypothesis]]]:
+        for key, source in items:
+            self.live[key] = (list(source), max(1, len(source)))
+        return []
+
+    def step(self) -> list[tuple[object, list[Hypothesis]]]:
+        log = self.log
+        log.gate.wait()
+        if log.oom_above is not None and self.running > log.oom_above:
+            raise torch.cuda.OutOfMemoryError("fake")
+        if log.fail_on is not None and any(log.fail_on in s for s, _ in self.live.values()):
+            raise RuntimeError("boom")
+        time.sleep(log.delay + log.per_row * self.running)
+        self.steps += 1
+        log.steps.append([list(s) for s, _ in self.live.values()])
+        done = []
+        for key, (source, left) in list(self.live.items()):
+            if left == 1:
+                del self.live[key]
+                done.append((key, [Hypothesis(tokens=list(reversed(source)), score=0.0, log_prob=0.0)]))
+            else:
+                self.live[key] = (source, left - 1)
+        return done
+
+    def drop(self, keys: Collection[object]) -> None:
+        for key in keys:
+            self.log.dropped.append(self.live.pop(key)[0])
+
+
+class StepLog:
+    """What the fake running searches did, and how they misbehave; `searcher` stands for the model."""
+
+    def __init__(self, delay: float = 0.0, per_row: float = 0.0, oom_above: int | None = None,
+                 fail_on: int | None = None) -> None:  # fmt: skip
+        self.delay, self.per_row, self.oom_above, self.fail_on = delay, per_row, oom_above, fail_on
+        self.steps: list[list[list[int]]] = []
+        self.dropped: list[list[int]] = []
+        self.budgets: list[int] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.searcher = FakeSearch()  # the model: never asked for whole batches in step mode
+
+    def scheduler(self, searcher: object, options: SearchOptions, batch_tokens: int) -> FakeScheduler:
+        return FakeScheduler(self, options, batch_tokens)
+
+
+async def stepping(log: StepLog, **kwargs: object) -> Batcher:
+    batcher = Batcher(scheduler=log.scheduler, **kwargs)  # type: ignore[arg-type]
+    await batcher.start()
+    return batcher
+
+
+def test_steps_share_sentences_of_concurrent_requests_and_answer_each_its_own() -> None:
+    async def main() -> None:
+        log = StepLog(delay=0.001)
+        b = await stepping(log)
+        requests = [[[i, j, 100 + i][: j + 1] for j in range(i % 3 + 1)] for i in range(40)]
+        results = await asyncio.gather(*(b.submit(log.searcher, r, OPTS, 10) for r in requests))
+        for req, res in zip(requests, results, strict=True):
+            assert tokens(res) == [list(reversed(s)) for s in req]
+        assert max(len(step) for step in log.steps) > 20 and len(log.steps) < 40
+        assert not log.searcher.batches  # no whole-batch search ran
+        assert b.running == 0 and b.queued == 0
+        await b.stop()
+
+    run(main())
+
+
+def test_a_short_request_joins_a_running_search_and_leaves_before_the_long_one() -> None:
+    """The latency this mode exists for: one short sentence does not wait for a long batch to end."""
+
+    async def main() -> None:
+        log = StepLog(delay=0.002)
+        b = await stepping(log)
+        long = asyncio.create_task(b.submit(log.searcher, [[1] * 150] * 4, OPTS, 30))
+        await asyncio.sleep(0.05)  # the long batch is some steps in
+        joined_at = len(log.steps)
+        short = await b.submit(log.searcher, [[7, 8]], OPTS, 30)
+        assert tokens(short) == [[8, 7]] and not long.done()
+        assert len(log.steps) - joined_at <= 4  # its 2 steps, plus at most the step running when it came
+        assert [7, 8] in log.steps[-1] and [1] * 150 in log.steps[-1]  # it ran beside the long ones
+        assert len(await long) == 4
+        await b.stop()
+
+    run(main())
+
+
+def test_sentences_of_a_request_that_expires_or_hangs_up_leave_at_the_next_step() -> None:
+    async def main() -> None:
+        log = StepLog(delay=0.002)
+        b = await stepping(log)
+        other = asyncio.create_task(b.submit(log.searcher, [[3] * 120], OPTS, 30))
+        with pytest.raises(DeadlineExceeded):
+            await b.submit(log.searcher, [[5] * 500] * 2, OPTS, 0.1)
+        steps = len(log.steps)
+        await asyncio.sleep(0.03)
+        assert log.dropped == [[5] * 500] * 2
+        assert all([5] * 500 not in step for step in log.steps[steps + 1 :])  # gone at the next step
+        hung_up = asyncio.create_task(b.submit(log.searcher, [[6] * 500], OPTS, 30))
+        await asyncio.sleep(0.05)
+        assert any([6] * 500 in step for step in log.steps[-2:])
+        hung_up.cancel()  # the client disconnected
+        await asyncio.sleep(0.03)
+        assert log.dropped[-1] == [6] * 500 and all([6] * 500 not in step for step in log.steps[-3:])
+        assert tokens(await other) == [[3] * 120]  # nobody else was disturbed
+        assert b.running == 0
+        await b.stop()
+
+    run(main())
+
+
+def test_a_huge_request_does_not_starve_small_ones_arriving_after_it() -> None:
+    """Round-robin admission: the request with the fewest sentences running takes the next free slot."""
+
+    async def main() -> None:
+        log = StepLog(delay=0.001)
+        b = await stepping(log, batch_tokens=16)  # four 3-subword sentences at a time
+        big = asyncio.create_task(b.submit(log.searcher, [[1, 2, 3]] * 200, OPTS, 30))
+        await asyncio.sleep(0.03)
+        small = [b.submit(log.searcher, [[7, i, 9]], OPTS, 30) for i in range(3)]
+        answers = await asyncio.gather(*small)
+        assert [tokens(a) for a in answers] == [[[9, i, 7]] for i in range(3)]
+        assert not big.done()
+        assert max(len(step) for step in log.steps) <= 4  # the budget holds
+        assert len(tokens(await big)) == 200
+        await b.stop()
+
+    run(main())
+
+
+def test_out_of_memory_puts_the_running_sentences_back_under_half_the_budget() -> None:
+    async def main() -> None:
+        log = StepLog(oom_above=2)
+        b = await stepping(log, batch_tokens=64)
+        results = await asyncio.gather(*(b.submit(log.searcher, [[i, i + 1]], OPTS, 10) for i in range(7)))
+        assert [tokens(r) for r in results] == [[[i + 1, i]] for i in range(7)]
+        assert all(len(step) <= 2 for step in log.steps)
+        assert log.budgets[:3] == [64, 32, 16]  # halved at each out-of-memory
+        one = StepLog(oom_above=0)  # even one sentence does not fit: its request fails, with a reason
+        b1 = await stepping(one)
+        with pytest.raises(BatchFailed) as err:
+            await b1.submit(one.searcher, [[1]], OPTS, 10)
+        assert err.value.out_of_memory
+        await b.stop()
+        await b1.stop()
+
+    run(main())
+
+
+def test_a_failing_step_fails_only_the_requests_in_it() -> None:
+    async def main() -> None:
+        log = StepLog(fail_on=13)
+        b = await stepping(log)
+        with pytest.raises(BatchFailed):
+            await b.submit(log.searcher, [[13]], OPTS, 10)
+        assert tokens(await b.submit(log.searcher, [[1, 2]], OPTS, 10)) == [[2, 1]]
+        other = SearchOptions(beam_size=3)  # another key's search runs beside a failing one
+        results = await asyncio.gather(
+            b.submit(log.searcher, [[13, 1]], OPTS, 10), b.submit(log.searcher, [[4, 5]], other, 10),
+            return_exceptions=True,
+        )  # fmt: skip
+        assert isinstance(results[0], BatchFailed) and tokens(results[1]) == [[5, 4]]  # type: ignore[arg-type]
+        await b.stop()
+
+    run(main())
+
+
+def test_under_a_tight_deadline_steps_are_sized_to_what_can_still_be_answered() -> None:
+    """Goodput: 200 one-sentence requests (3 steps each) with 0.4 s deadlines; a step costs 2 ms per sentence.
+
+    All 200 in one running search would take 1.2 s per sentence, answering none. The batcher
+    learns the step cost, admits only what stays in time and refuses the rest at once.
+    """
+
+    async def main() -> None:
+        log = StepLog(per_row=0.002)
+        b = await stepping(log)
+        await asyncio.gather(*(b.submit(log.searcher, [[1, 2]], OPTS, 5) for _ in range(8)))  # learn the cost
+        results = await asyncio.gather(
+            *(b.submit(log.searcher, [[i % 7 + 1] * 2], OPTS, 0.4) for i in range(200)), return_exceptions=True
+        )
+        answered = sum(not isinstance(r, Exception) for r in results)
+        refused = sum(isinstance(r, Overloaded) for r in results)
+        expired = sum(isinstance(r, DeadlineExceeded) for r in results)
+        assert answered >= 25, (answered, refused, expired)
+        assert answered + refused + expired == 200
+        assert expired <= 10, (answered, refused, expired)
+        await b.stop()
+
+    run(main())
+
+
+def test_batching_off_searches_one_request_at_a_time_whatever_the_scheduling() -> None:
+    async def main() -> None:
+        fake = FakeSearch()
+        b = Batcher(batching=False, scheduling="step")
+        await b.start()
+        await asyncio.gather(*(b.submit(fake, [[i], [i, i]], OPTS, 10) for i in range(5)))
+        assert len(fake.batches) == 5 and all(len(batch) == 2 for batch in fake.batches)
+        await b.stop()
+
+    run(main())
