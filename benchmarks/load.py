@@ -1,10 +1,16 @@
-"""Service load test: requests/s and latency percentiles with batching on and off, in one run;
-then goodput under a tight deadline, and health-probe latency under load.
+"""Service load test: requests/s and latency percentiles of step-level and request-level scheduling
+in one run; a mixed load; then goodput under a tight deadline, and health-probe latency under load.
 
-Starts `nmt-serve` on a free port twice (NMT_BATCHING=true, then false), and for each
-concurrency level runs that many clients, each sending one sentence per request (taken in
-turn from a test set) for a fixed time. Prints one table with the throughput ratio of
-batching on over off, and counts every 5xx that is not a documented 503.
+Starts `nmt-serve` on a free port once per mode (`--modes`: NMT_SCHEDULING=step, =request, or
+off: NMT_BATCHING=false), and for each concurrency level runs that many clients, each sending
+one sentence per request (taken in turn from a test set) for a fixed time. Prints one table
+with the throughput ratio of each mode over the last one, and counts every 5xx that is not a
+documented 503.
+
+The mixed table (`--mixed-clients`, default 4) runs that many clients sending 24-sentence
+requests beside one client sending one-sentence requests, per mode, and gives the short
+requests' latency against a short request alone: under request-level batching a short request
+waits for the running batch to end; under step-level scheduling it joins at the next step.
 
 The second table (`--goodput-clients`, default 96) runs that many clients against a server with
 the default deadline and one with `--tight-deadline` (1.5 s): goodput is 200 answers per second.
@@ -22,7 +28,6 @@ import argparse
 import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -61,10 +66,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(models: Path, batching: bool, threads: int, extra_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """An nmt-serve process and its URL, once ready."""
+MODES = {"step": {"NMT_SCHEDULING": "step"}, "request": {"NMT_SCHEDULING": "request"}, "off": {"NMT_BATCHING": "false"}}
+
+
+def start_server(models: Path, mode: str, threads: int, extra_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """An nmt-serve process scheduling as `mode` says (see MODES) and its URL, once ready."""
     port = free_port()
-    env = {**os.environ, "NMT_BATCHING": str(batching).lower(), "NMT_THREADS": str(threads), **extra_env}
+    env = {**os.environ, **MODES[mode], "NMT_THREADS": str(threads), **extra_env}
     cmd = [sys.executable, "-m", "service.cli", "--models", str(models), "--host", "127.0.0.1", "--port", str(port),
            "--log-level", "warning"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env)
@@ -90,9 +98,10 @@ async def run_level(
     beam: int,
     probe: bool = False,
     pathological: bool = False,
+    per_request: int = 1,
 ) -> Result:
-    """`clients` concurrent loops of one-sentence requests for `seconds`; with `probe`, health probes
-    every 50 ms; with `pathological`, one pathological request halfway.
+    """`clients` concurrent loops of requests of `per_request` sentences for `seconds`; with `probe`,
+    health probes every 50 ms; with `pathological`, one pathological request halfway.
 
     aiohttp, not httpx: on two cores httpx's async pool spent about 5 ms of CPU per request
     (190 req/s on /healthz at 32 clients, against 3,900 with aiohttp) and so measured itself.
@@ -105,9 +114,9 @@ async def run_level(
 
         async def client() -> None:
             while time.perf_counter() < end:
-                text = sentences[next(counter) % len(sentences)]
+                texts = [sentences[next(counter) % len(sentences)] for _ in range(per_request)]
                 start = time.perf_counter()
-                async with http.post("/v1/translate", json={"texts": [text], "beam_size": beam}) as r:
+                async with http.post("/v1/translate", json={"texts": texts, "beam_size": beam}) as r:
                     await r.read()
                     status = r.status
                 if status == 200:
@@ -149,7 +158,7 @@ def goodput_table(args: argparse.Namespace, sentences: list[str]) -> None:
     """Goodput with the default deadline and a tight one, and health probes, at `--goodput-clients`."""
     rows = []
     for deadline, pathological in ((30.0, False), (args.tight_deadline, False), (30.0, True)):
-        proc, url = start_server(args.models, True, args.threads, {"NMT_REQUEST_TIMEOUT_S": str(deadline)})
+        proc, url = start_server(args.models, args.modes[0], args.threads, {"NMT_REQUEST_TIMEOUT_S": str(deadline)})
         try:
             asyncio.run(run_level(url, sentences, 4, 2.0, args.beam_size))  # warm-up
             r = asyncio.run(
@@ -159,8 +168,8 @@ def goodput_table(args: argparse.Namespace, sentences: list[str]) -> None:
             proc.terminate()
             proc.wait(60)
         rows.append((deadline, pathological, r))
-    print(f"\ngoodput, {args.goodput_clients} clients, beam {args.beam_size}, {args.seconds:g} s per row; "
-          "health probes every 50 ms\n")  # fmt: skip
+    print(f"\ngoodput, {args.modes[0]} scheduling, {args.goodput_clients} clients, beam {args.beam_size}, "
+          f"{args.seconds:g} s per row; health probes every 50 ms\n")  # fmt: skip
     print("| NMT_REQUEST_TIMEOUT_S | pathological request | goodput (200/s) | vs default | p50 ms | p99 ms | 503 | "
           "504 | other | health p99 ms | health max ms |")  # fmt: skip
     print("|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
@@ -175,53 +184,102 @@ def goodput_table(args: argparse.Namespace, sentences: list[str]) -> None:
               f"{p99:.0f} | {1000 * probes[-1]:.0f} |")  # fmt: skip
 
 
+async def mixed_level(url: str, sentences: list[str], big_clients: int, seconds: float, beam: int) -> tuple[
+    Result, Result
+]:  # fmt: skip
+    """One client of one-sentence requests beside `big_clients` clients of 24-sentence requests: (short, big)."""
+    short, big = await asyncio.gather(
+        run_level(url, sentences, 1, seconds, beam),
+        run_level(url, sentences[::-1], big_clients, seconds, beam, per_request=24) if big_clients else _nothing(),
+    )
+    return short, big
+
+
+async def _nothing() -> Result:
+    return Result(latencies=[])
+
+
+def mixed_table(args: argparse.Namespace, sentences: list[str]) -> None:
+    """Short requests' latency alone and beside 24-sentence requests, per mode."""
+    rows = []
+    for mode in args.modes:
+        proc, url = start_server(args.models, mode, args.threads, {"NMT_QUEUE_LIMIT": "100000",
+                                                                    "NMT_REQUEST_TIMEOUT_S": "300"})  # fmt: skip
+        try:
+            asyncio.run(run_level(url, sentences, 4, 2.0, args.beam_size))  # warm-up
+            alone, _ = asyncio.run(mixed_level(url, sentences, 0, args.seconds, args.beam_size))
+            short, big = asyncio.run(mixed_level(url, sentences, args.mixed_clients, args.seconds, args.beam_size))
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        rows.append((mode, alone, short, big))
+    print(f"\nmixed load: 1 client of one-sentence requests beside {args.mixed_clients} clients of 24-sentence "
+          f"requests, beam {args.beam_size}, {args.seconds:g} s per row\n")  # fmt: skip
+    print("| scheduling | short alone p50 ms | short p50 ms | short p99 ms | short p50 / alone | "
+          "24-sentence req/s | 24-sentence p50 ms | sentences/s |")  # fmt: skip
+    print("|:--|--:|--:|--:|--:|--:|--:|--:|")
+    for mode, alone, short, big in rows:
+        sent = (short.requests + 24 * big.requests) / max(big.seconds, short.seconds, 1e-9)
+        print(f"| {mode} | {alone.percentile(50):.0f} | {short.percentile(50):.0f} | {short.percentile(99):.0f} | "
+              f"{short.percentile(50) / max(alone.percentile(50), 1e-9):.1f}x | {big.requests / big.seconds:.2f} | "
+              f"{big.percentile(50):.0f} | {sent:.1f} |")  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--models", type=Path, default=ROOT / "models" / "de-en", help="a model directory (or a folder of one)"
     )
     p.add_argument("--src", type=Path, default=DEFAULT_SRC, help="sentences to send, one per line")
+    p.add_argument(
+        "--modes", nargs="+", choices=list(MODES), default=["step", "request"],
+        help="schedulings to compare; ratios are over the last; the goodput table uses the first",
+    )  # fmt: skip
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 128])
     p.add_argument("--seconds", type=float, default=20.0, help="duration of each level")
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--threads", type=int, default=2, help="torch threads of the server")
+    p.add_argument("--mixed-clients", type=int, default=4, help="clients of 24-sentence requests (0: skip the table)")
     p.add_argument("--goodput-clients", type=int, default=96, help="clients of the goodput table (0: skip it)")
     p.add_argument("--tight-deadline", type=float, default=1.5, help="NMT_REQUEST_TIMEOUT_S of the goodput table")
-    p.add_argument("--skip-batching-table", action="store_true", help="only the goodput table")
+    p.add_argument("--skip-load-table", action="store_true", help="only the mixed and goodput tables")
     args = p.parse_args()
     sentences = [line.strip() for line in args.src.read_text(encoding="utf-8").splitlines() if line.strip()]
     env = {"NMT_QUEUE_LIMIT": "100000", "NMT_REQUEST_TIMEOUT_S": "300"}
-    if args.skip_batching_table:
+    if not args.skip_load_table:
+        load_table(args, sentences, env)
+    if args.mixed_clients:
+        mixed_table(args, sentences)
+    if args.goodput_clients:
         goodput_table(args, sentences)
-        return
-    table: dict[tuple[bool, int], Result] = {}
-    for batching in (True, False):
-        proc, url = start_server(args.models, batching, args.threads, env)
+
+
+def load_table(args: argparse.Namespace, sentences: list[str], env: dict[str, str]) -> None:
+    """Throughput and latency of one-sentence requests per mode and concurrency."""
+    table: dict[tuple[str, int], Result] = {}
+    for mode in args.modes:
+        proc, url = start_server(args.models, mode, args.threads, env)
         try:
             asyncio.run(run_level(url, sentences, 4, 2.0, args.beam_size))  # warm-up
             for clients in args.concurrency:
-                table[batching, clients] = asyncio.run(run_level(url, sentences, clients, args.seconds, args.beam_size))
+                table[mode, clients] = asyncio.run(run_level(url, sentences, clients, args.seconds, args.beam_size))
         finally:
             proc.terminate()
             proc.wait(60)
-
+    base = args.modes[-1]
     print(f"\nnmt-serve load, beam {args.beam_size}, {args.threads} torch threads, one sentence per request, "
           f"{args.seconds:g} s per level\n")  # fmt: skip
-    print("| clients | batching | req/s | p50 ms | p95 ms | p99 ms | 503 | other 5xx/4xx | on/off req/s |")
+    print(f"| clients | scheduling | req/s | p50 ms | p95 ms | p99 ms | 503 | other 5xx/4xx | req/s / {base} |")
     print("|--:|:--|--:|--:|--:|--:|--:|--:|--:|")
     for clients in args.concurrency:
-        for batching in (True, False):
-            r = table[batching, clients]
+        for mode in args.modes:
+            r = table[mode, clients]
             rate = r.requests / r.seconds
-            off = table[False, clients]
-            ratio = rate / max(off.requests / off.seconds, 1e-9)
-            print(f"| {clients} | {'on' if batching else 'off'} | {rate:.1f} | {r.percentile(50):.0f} | "
+            other = table[base, clients]
+            ratio = rate / max(other.requests / other.seconds, 1e-9)
+            print(f"| {clients} | {mode} | {rate:.1f} | {r.percentile(50):.0f} | "
                   f"{r.percentile(95):.0f} | {r.percentile(99):.0f} | {r.overloaded} | {r.other_errors} | "
-                  f"{f'{ratio:.2f}x' if batching else ''} |")  # fmt: skip
-    mean = statistics.fmean(r.percentile(50) for r in table.values())
-    print(f"\n(mean p50 over cells: {mean:.0f} ms)")
-    if args.goodput_clients:
-        goodput_table(args, sentences)
+                  f"{f'{ratio:.2f}x' if mode != base else ''} |")  # fmt: skip
 
 
 if __name__ == "__main__":

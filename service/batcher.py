@@ -3,13 +3,13 @@
 One `Batcher` per app runs a loop in the event loop and the searches on its own thread. It
 schedules in one of two ways (`scheduling`):
 
-- **step** (the default; iteration-level, `nmt.scheduler.Scheduler`): one running beam search
+- **step** (iteration-level, `nmt.scheduler.Scheduler`): one running beam search
   per (model, search options). Before every decoder step the worker drops the sentences of
   requests that expired or hung up, admits waiting sentences while the batching rule
   (`nmt.batching.fits`) has room, and steps; a sentence that finishes leaves at once, and a
   request is answered as soon as its last sentence is done. A short request never waits for a
   running batch to end.
-- **request** (for comparison): a batch of whole sentences starts when the budget is full or
+- **request** (the default, `DEFAULT_SCHEDULING`): a batch of whole sentences starts when the budget is full or
   `max_wait_s` has passed since the oldest waiting sentence arrived or the worker became free,
   whichever is later, and runs to its end. Counting from when the worker became free lets the
   clients answered by the last batch join the next one.
@@ -49,7 +49,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import torch
 
@@ -60,6 +60,10 @@ from nmt.search import Hypothesis, SearchOptions
 log = logging.getLogger(__name__)
 
 Scheduling = Literal["step", "request"]
+# request: on 2 CPU cores step scheduling answers a lone request sooner but serves fewer sentences per
+# second under load (docs/benchmarks.md, "Continuous batching"), so it is not yet the default
+DEFAULT_SCHEDULING: Scheduling = "request"
+T = TypeVar("T")
 
 
 class Searcher(Protocol):
@@ -211,6 +215,7 @@ class _Lane:
 
     search: Running
     members: dict[_Slot, int] = field(default_factory=dict)
+    admitted: float = -math.inf  # event-loop time of its last admission
 
 
 @dataclass
@@ -232,7 +237,7 @@ class Batcher:
         max_wait_s: float = 0.005,
         queue_limit: int = 2048,
         batching: bool = True,
-        scheduling: Scheduling = "step",
+        scheduling: Scheduling = DEFAULT_SCHEDULING,
         on_batch: Callable[[BatchStats], None] | None = None,
         on_crash: Callable[[BaseException], None] | None = None,
         scheduler: SchedulerFactory = Scheduler,  # type: ignore[assignment]
@@ -278,6 +283,17 @@ class Batcher:
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nmt-search")
         self._task = asyncio.create_task(self._supervise(), name="nmt-batcher")
+
+    async def run_on_worker(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn(*args)` on the worker's thread, the one thread that runs torch in the service.
+
+        A second thread that runs torch's parallel (OpenMP) operators makes every thread's
+        operators slower for the rest of the process (measured twice as slow for a translation
+        on 2 cores), so models are loaded where they are searched.
+        """
+        if self._executor is None:
+            raise RuntimeError("Batcher.start() was not called")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(*args))
 
     restart_delay_s = 0.1  # pause before restarting a failed loop (readiness is false meanwhile)
 
@@ -476,6 +492,9 @@ class Batcher:
             key, lane, index = job.key, self._lane(job.key), job.todo[0]
             group = joining.setdefault(key, [])
             size = len(job.sources[index]) + 1
+            if not group and not self._admitting(key, lane, now, size):
+                closed.add(key)
+                continue
             if not lane.search.room(len(group) + 1, max(longest.get(key, 0), size - 1)):
                 closed.add(key)
                 continue
@@ -499,9 +518,25 @@ class Batcher:
             job.running += 1
             lane.members[slot] = lane.search.steps
             group.append((slot, job.sources[index]))
+            lane.admitted = now
             longest[key] = max(longest.get(key, 0), size - 1)
             if not job.todo:
                 self._pending.remove(job)
+
+    def _admitting(self, key: _Key, lane: _Lane, now: float, size: int) -> bool:
+        """Whether a running search takes newcomers at this step: when idle, when a quarter of its
+        size is waiting and fits, or `max_wait_s` after its last admission.
+
+        Newcomers join in groups because each admission encodes them (a recurrent encoder over
+        the longest source, whose cost hardly depends on how many it encodes) and rebuilds the
+        batch's shortlist: on 2 cores encoding one sentence costs about two decoder steps of 32.
+        """
+        running = lane.search.running
+        if not running or now - lane.admitted >= self.max_wait_s:
+            return True
+        group = max(2, running // 4)
+        waiting = sum(len(job.todo) for job in self._pending if job.key == key)
+        return waiting >= group and lane.search.room(group, size - 1)
 
     def _deadline_cap(self, key: _Key, lane: _Lane, now: float) -> float:
         """Most sentences the search may run so that every running request still in time stays in time."""

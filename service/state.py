@@ -59,17 +59,18 @@ class ServiceState:
         return "ready" if self.batcher.healthy else "worker-down"
 
     async def load_models(self) -> None:
-        """Load every model off the event loop, so liveness answers while large models load."""
-        if self.settings.threads:
-            torch.set_num_threads(self.settings.threads)
-        try:
-            self.registry = await asyncio.to_thread(
-                ModelRegistry.load,
-                self.settings.models_dir,
-                self.settings.device,
-                self.settings.precision,
-                self.settings.shortlist,
+        """Load every model on the worker's thread (off the event loop, so liveness answers meanwhile)."""
+        threads = self.settings.threads
+
+        def load() -> ModelRegistry:
+            if threads:
+                torch.set_num_threads(threads)
+            return ModelRegistry.load(
+                self.settings.models_dir, self.settings.device, self.settings.precision, self.settings.shortlist
             )
+
+        try:
+            self.registry = await self.batcher.run_on_worker(load)
         except Exception as err:
             self.load_error = str(err) or type(err).__name__
             log.error("loading models failed: %s", self.load_error)

@@ -385,7 +385,7 @@ class StepLog:
 
 
 async def stepping(log: StepLog, **kwargs: object) -> Batcher:
-    batcher = Batcher(scheduler=log.scheduler, **kwargs)  # type: ignore[arg-type]
+    batcher = Batcher(scheduler=log.scheduler, scheduling="step", **kwargs)  # type: ignore[arg-type]
     await batcher.start()
     return batcher
 
