@@ -110,6 +110,13 @@ class BatchFailed(Exception):
         super().__init__(message)
         self.out_of_memory = out_of_memory
 
+    @classmethod
+    def of(cls, error: BaseException | None = None) -> BatchFailed:
+        """What a request whose search failed with `error` (None: the worker itself failed) is told."""
+        if isinstance(error, torch.cuda.OutOfMemoryError):
+            return cls("out of memory on a single sentence", out_of_memory=True)
+        return cls("translation failed (see the server log)")
+
 
 _Key = tuple[Searcher, SearchOptions]
 
@@ -311,7 +318,7 @@ class Batcher:
                 log.exception("the batching worker failed; restarting it")
                 lost = self._in_batch + [job for lane in self._lanes.values() for job, _ in lane.members]
                 for job in lost:  # their search will never report back
-                    self._fail(job, BatchFailed("translation failed (see the server log)"))
+                    self._fail(job, BatchFailed.of())
                 self._in_batch, self._lanes = [], {}
                 if self._on_crash is not None:
                     self._on_crash(err)
@@ -605,11 +612,9 @@ class Batcher:
                 if job not in self._pending:
                     self._pending.insert(0, job)
             return
-        oom = isinstance(error, torch.cuda.OutOfMemoryError)
         log.error("a search of %d sentences failed", len(members), exc_info=error)
-        message = "out of memory on a single sentence" if oom else "translation failed (see the server log)"
         for job in {job for job, _ in members}:
-            self._fail(job, BatchFailed(message, out_of_memory=oom))
+            self._fail(job, BatchFailed.of(error))
 
     # -- request mode ------------------------------------------------------------------------
 
@@ -669,11 +674,9 @@ class Batcher:
         try:
             found = await loop.run_in_executor(self._executor, self._run_split, searcher, sources, options)
         except Exception as err:
-            oom = isinstance(err, torch.cuda.OutOfMemoryError)
             log.exception("a batch of %d sentences failed", len(batch))
-            message = "out of memory on a single sentence" if oom else "translation failed (see the server log)"
             for job in {job for job, _ in batch}:
-                self._fail(job, BatchFailed(message, out_of_memory=oom))
+                self._fail(job, BatchFailed.of(err))
             return
         stats = BatchStats(
             len(batch), len({id(j) for j, _ in batch}), sum(len(s) + 1 for s in sources),
