@@ -11,8 +11,10 @@ precision and nothing stays fp32 because its class was not foreseen:
   once, so each step multiplies only [feed; h].
 - `StepBiLSTM`: the bidirectional encoder LSTM over a padded batch. Each layer projects
   all its inputs at once (both directions in one product), then runs the two recurrences
-  step by step, holding each row's state once it has passed its last token (forward) or
-  until it reaches it (backward), so padding never changes a sentence's encoding.
+  together, position t forwards beside position S-1-t backwards (one block-diagonal product
+  and one cell update for both: half the operator calls, which dominate at small batches),
+  holding each row's state once it has passed its last token (forward) or until it reaches
+  it (backward), so padding never changes a sentence's encoding.
 
 Every operation besides the products is elementwise and rounds the same in any batch
 (`sigmoid` explains which nonlinearities are safe for that).
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 
 from nmt.attention import grid_bits
-from nmt.encoder import EncoderFinal, merge_directions
+from nmt.encoder import EncoderFinal
 
 # (weight (out, in), bias (out,) or None, bounds (in,) or None) -> a module computing x W^T + b.
 # bounds: largest |input| per column when the architecture fixes it; None: the input's range is unknown.
@@ -37,24 +39,39 @@ _GRAIN = 32768  # elements per thread below which ATen runs an elementwise op on
 _TAIL = 32  # ATen's vectorised loops take 2 x 16 fp32 per step (AVX-512; 2 x 8 on AVX2) and the rest scalar
 
 
+def _threads(n: int) -> int:
+    """Threads ATen splits an elementwise op over `n` elements between (equal shares, the last shorter)."""
+    return min(torch.get_num_threads(), max(1, -(-n // _GRAIN)))
+
+
+def _aligned(n: int) -> bool:
+    """Whether every thread's share of `n` elements is a whole number of vector steps (no scalar tail)."""
+    return n % _TAIL == 0 and (-(-n // _threads(n))) % _TAIL == 0
+
+
 def sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """torch.sigmoid, the same bits for an element whichever thread and code path computes it.
+    """torch.sigmoid, the same bits for an element whatever the tensor's size, thread count or position.
 
     torch.sigmoid is ATen's own vectorised code, but the last elements of each thread's share
-    go through scalar code that rounds differently (2 in 100,000 differ), so a tensor is
-    computed in fp32 only when every share is a whole number of vector steps (B x 512 or
-    B x 2,048 gates on 2 threads always are); otherwise in float64 and rounded, where the two
-    paths agree after rounding (a 1-ulp float64 difference almost never moves an fp32 value).
+    go through scalar code that rounds differently (2 in 100,000 differ), and which elements
+    those are depends on the tensor's size and the number of threads. So a tensor whose shares
+    would have a tail is computed in a zero-padded buffer whose shares have none: every element
+    takes the vector path. (Falling back to float64 for such tensors, as before, is not enough:
+    float64-rounded and fp32 vector results differ for a third of inputs, so on 3 or more threads
+    a gate row got other bits in a batch of 34 rows than in one of 33.)
     torch.tanh and torch.exp are no alternative: on fp32 they go to MKL's vector math, which on
     a Sapphire Rapids VM gave some processes (3 to 5 in 16) other, less accurate results on one
     of their two threads (docs/benchmarks.md, issue 14).
     """
     n = x.numel()
-    threads = min(torch.get_num_threads(), max(1, -(-n // _GRAIN)))
-    share = -(-n // threads)
-    if x.is_contiguous() and n % _TAIL == 0 and share % _TAIL == 0:
+    if x.is_contiguous() and _aligned(n):
         return torch.sigmoid(x)
-    return torch.sigmoid(x.double()).to(x.dtype)
+    padded = -(-n // _TAIL) * _TAIL
+    while not _aligned(padded):
+        padded += _TAIL
+    buffer = x.new_zeros(padded)
+    buffer[:n] = x.reshape(-1)
+    return torch.sigmoid(buffer)[:n].view(x.shape)
 
 
 def tanh(x: torch.Tensor) -> torch.Tensor:
@@ -165,8 +182,14 @@ class StepLSTM(nn.Module):
 class StepBiLSTM(nn.Module):
     """The encoder's bidirectional LSTM over a padded batch: (B, S, E), lengths -> outputs, finals.
 
-    Same results as packing, row by row; see the module docstring.
+    Same results as packing, row by row; see the module docstring. Below `FUSED_ROWS` rows the
+    two directions step together: their recurrent products are one block-diagonal product over
+    [h_forward; h_backward] (twice the multiply-adds, half the operator calls, which cost more at
+    such sizes), and its zero blocks add nothing, so with exact sums (int8) both ways give the
+    same bits. From `FUSED_ROWS` rows each direction runs on its own.
     """
+
+    FUSED_ROWS = 48  # 2 cores, shipped model: fused 2.7 vs 4.5 ms at 1 row, 23 vs 28 at 32; 58 vs 48 at 64
 
     def __init__(self, lstm: nn.LSTM, make: LinearFactory, input_bounds: torch.Tensor) -> None:
         super().__init__()
@@ -174,34 +197,62 @@ class StepBiLSTM(nn.Module):
             raise ValueError("StepBiLSTM replaces bidirectional batch-first LSTMs without projections")
         self.num_layers, self.hidden_size = lstm.num_layers, lstm.hidden_size
         hidden = self.hidden_size
-        inputs, recurrent = [], []  # recurrent: layer 0 forward, layer 0 backward, layer 1 forward, ...
+        inputs, fused, recurrent = [], [], []  # recurrent: layer 0 forward, layer 0 backward, layer 1 forward, ...
         for layer in range(self.num_layers):
             forward, backward = _weights(lstm, f"l{layer}"), _weights(lstm, f"l{layer}_reverse")
             bounds = input_bounds if layer == 0 else torch.ones(2 * hidden)
             inputs.append(make(torch.cat([forward[0], backward[0]]), torch.cat([forward[2], backward[2]]), bounds))
+            fused.append(make(torch.block_diag(forward[1], backward[1]), None, torch.ones(2 * hidden)))
             recurrent += [make(w[1], None, torch.ones(hidden)) for w in (forward, backward)]
-        self.inputs, self.recurrent = nn.ModuleList(inputs), nn.ModuleList(recurrent)
+        self.inputs, self.fused, self.recurrent = nn.ModuleList(inputs), nn.ModuleList(fused), nn.ModuleList(recurrent)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, EncoderFinal]:
         """Embedded (B, S, E) with true lengths (B,) -> outputs (B, S, 2H), 0 on padding; finals (L, B, 2H)."""
-        batch, steps, _ = x.shape
-        size = self.hidden_size
+        steps = x.size(1)
         # (S, B, 1): which rows hold a real token at each position
         real = (torch.arange(steps, device=x.device).unsqueeze(1) < lengths.to(x.device)).unsqueeze(2)
         x = x.float()
-        finals_h, finals_c = [], []  # (B, H) per layer and direction, in nn.LSTM's order
+        finals_h, finals_c = [], []  # (B, 2H) per layer: forward, then backward
         for layer, inputs in enumerate(self.inputs):
-            gates_in = inputs(x).view(batch, steps, 2, 4 * size)
-            outputs = x.new_zeros(batch, steps, 2, size)
-            for direction in (0, 1):
-                hh = self.recurrent[2 * layer + direction]
-                h = x.new_zeros(batch, size)
-                c = x.new_zeros(batch, size)
-                for t in range(steps) if direction == 0 else range(steps - 1, -1, -1):
-                    h_new, c_new = lstm_cell(gates_in[:, t, direction] + hh(h), c, size)
-                    h, c = torch.where(real[t], h_new, h), torch.where(real[t], c_new, c)
-                    outputs[:, t, direction] = h_new.masked_fill_(~real[t], 0.0)
-                finals_h.append(h)
-                finals_c.append(c)
-            x = outputs.view(batch, steps, 2 * size)
-        return x, (merge_directions(torch.stack(finals_h)), merge_directions(torch.stack(finals_c)))
+            gates_in = inputs(x).view(x.size(0), steps, 2, 4 * self.hidden_size)
+            run = self._together if x.size(0) < self.FUSED_ROWS else self._apart
+            x, h, c = run(layer, gates_in, real)
+            finals_h.append(h)
+            finals_c.append(c)
+        return x, (torch.stack(finals_h), torch.stack(finals_c))
+
+    def _together(self, layer: int, gates_in: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Both directions of one layer at once: step t is position t forwards and S-1-t backwards."""
+        batch, steps, size = gates_in.size(0), gates_in.size(1), self.hidden_size
+        hh = self.fused[layer]
+        gates_in = torch.stack([gates_in[:, :, 0], gates_in[:, :, 1].flip(1)], dim=2)
+        real = torch.stack([real, real.flip(0)], dim=2)  # (S, B, 2, 1)
+        h = gates_in.new_zeros(batch, 2, size)
+        c = gates_in.new_zeros(batch, 2, size)
+        outputs = []
+        for t in range(steps):
+            gates = hh(h.view(batch, 2 * size)).view(batch, 2, 4 * size).add_(gates_in[:, t])
+            h_new, c_new = lstm_cell(gates.view(batch * 2, 4 * size), c.view(batch * 2, size), size)
+            h_new, c_new = h_new.view(batch, 2, size), c_new.view(batch, 2, size)
+            h, c = torch.where(real[t], h_new, h), torch.where(real[t], c_new, c)
+            outputs.append(h_new.masked_fill_(~real[t], 0.0))
+        out = torch.stack(outputs, dim=1)  # (B, S, 2, H), the backward half in reverse order
+        out = torch.cat([out[:, :, 0], out[:, :, 1].flip(1)], dim=2)
+        return out, h.view(batch, 2 * size), c.view(batch, 2 * size)
+
+    def _apart(self, layer: int, gates_in: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One layer, one direction after the other."""
+        batch, steps, size = gates_in.size(0), gates_in.size(1), self.hidden_size
+        outputs = gates_in.new_zeros(batch, steps, 2, size)
+        finals_h, finals_c = [], []
+        for direction in (0, 1):
+            hh = self.recurrent[2 * layer + direction]
+            h = gates_in.new_zeros(batch, size)
+            c = gates_in.new_zeros(batch, size)
+            for t in range(steps) if direction == 0 else range(steps - 1, -1, -1):
+                h_new, c_new = lstm_cell(gates_in[:, t, direction] + hh(h), c, size)
+                h, c = torch.where(real[t], h_new, h), torch.where(real[t], c_new, c)
+                outputs[:, t, direction] = h_new.masked_fill_(~real[t], 0.0)
+            finals_h.append(h)
+            finals_c.append(c)
+        return outputs.view(batch, steps, 2 * size), torch.cat(finals_h, dim=1), torch.cat(finals_c, dim=1)

@@ -80,6 +80,27 @@ def test_int8_encoder_follows_the_encoder_and_ignores_padding(tiny_model: Seq2Se
             assert torch.equal(a_h[:, 0], q_h[:, i]) and torch.equal(a_c[:, 0], q_c[:, i])
 
 
+@pytest.mark.parametrize("rows", [1, 3, 50])
+def test_int8_encoder_directions_together_or_apart_give_the_same_bits(
+    rows: int, tiny_model: Seq2Seq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small batches step both directions as one block-diagonal product, large ones each apart: one result."""
+    encoder = tiny_model.encoder
+    quantized = StepBiLSTM(encoder.rnn, Int8Linear, encoder.input_ranges()["rnn"].bounds)  # type: ignore[arg-type]
+    generator = torch.Generator().manual_seed(rows)
+    lengths = torch.randint(1, 9, (rows,), generator=generator)
+    src = torch.randint(4, encoder.embedding.num_embeddings, (rows, int(lengths.max())), generator=generator)
+    src[torch.arange(src.size(1)).unsqueeze(0) >= lengths.unsqueeze(1)] = 0
+    results = []
+    with torch.no_grad():
+        for fused_rows in (0, 10_000):
+            monkeypatch.setattr(StepBiLSTM, "FUSED_ROWS", fused_rows)
+            out, (h, c) = quantized(encoder.embedding(src), lengths)
+            results.append((out, h, c))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b), f"{rows} rows on {cpu_description()}"
+
+
 @pytest.mark.parametrize("beam", [1, 3, 5])
 def test_int8_translations_are_bitwise_batch_invariant(
     beam: int, reverse_model: TrainResult, tiny_model: Seq2Seq, tokenizer: Tokenizer
@@ -134,6 +155,8 @@ def test_every_layer_that_runs_is_int8(tiny_model: Seq2Seq, tokenizer: Tokenizer
     for name, module in model.named_modules():
         module.register_forward_hook(lambda m, i, o, name=name: ran.add(name))
     Translator(model, tokenizer).translate(["a b c", "d e f g"], SearchOptions(beam_size=3))
+    # the encoder steps its directions apart from StepBiLSTM.FUSED_ROWS sentences: those layers run then
+    Translator(model, tokenizer).translate(["a b c"] * StepBiLSTM.FUSED_ROWS, SearchOptions(beam_size=1))
     kinds = {type(m).__name__ for name, m in model.named_modules() if name in ran}
     assert kinds <= {"Seq2Seq", "Bridge", "Encoder", "Decoder", "Embedding", "Dropout", "Int8Linear", "StepLSTM",
                      "StepBiLSTM"}, kinds  # fmt: skip
