@@ -54,7 +54,7 @@ class Scheduler(Generic[Key]):
         if items:
             sources = [source for _, source in items]
             rows = list(range(len(sources)))
-            state = self.translator.start_state(sources, rows, self.options)
+            state = self.translator.start_state(sources, rows, self.options, running=True)
             self.search.admit(state, self.translator.output_caps(sources, rows), [key for key, _ in items])
             self.lengths.update((key, len(source) + 1) for key, source in items)
             self.longest = max(self.longest, *(len(source) + 1 for source in sources))

@@ -51,16 +51,28 @@ class OutputVocab:
     source: nn.Module  # the whole output layer, which `generator` restricts to the union
 
     @classmethod
-    def of(cls, ids: torch.Tensor, source: nn.Module) -> OutputVocab:
-        """Lists `ids` (B, L), PAD_ID-padded, and the output layer over their union."""
+    def of(cls, ids: torch.Tensor, source: nn.Module, whole: bool = False) -> OutputVocab:
+        """Lists `ids` (B, L), PAD_ID-padded, and the output layer over their union, or `whole`.
+
+        Restricting the layer costs a re-pack of its weights (~1-3 ms on 2 cores) and saves
+        work at every step: worth it for a batch searched to its end, not for a running search
+        that sentences join every few steps. A row's values are the same bits either way.
+        """
+        if whole:
+            return cls(ids, ids, source, source)
         union, columns = torch.unique(ids, return_inverse=True)
         return cls(ids, columns, _rows(source, union), source)
 
+    @property
+    def whole(self) -> bool:
+        """Whether the generator is the whole output layer (columns are token ids)."""
+        return self.generator is self.source
+
     def merge(self, other: OutputVocab) -> OutputVocab:
-        """These lists, then `other`'s: the union, and so the generator, grows (rows' values do not change)."""
+        """These lists, then `other`'s, under a generator as this one is (see `of`): rows' values do not change."""
         width = max(self.ids.size(1), other.ids.size(1))
         pad = [torch.nn.functional.pad(v.ids, (0, width - v.ids.size(1)), value=PAD_ID) for v in (self, other)]
-        return OutputVocab.of(torch.cat(pad), self.source)
+        return OutputVocab.of(torch.cat(pad), self.source, self.whole)
 
     def select(self, sentences: torch.Tensor) -> OutputVocab:
         """The lists of sentences `sentences` (1-D long tensor); the generator stays."""
@@ -133,14 +145,17 @@ class Shortlist:
         found.discard(PAD_ID)
         return [EOS_ID, *sorted(found)]
 
-    def vocab(self, sources: Sequence[Sequence[int]], generator: nn.Module, device: torch.device) -> OutputVocab:
-        """The batch's lists for `sources` (subword ids, eos excluded) and its generator over their union."""
+    def vocab(
+        self, sources: Sequence[Sequence[int]], generator: nn.Module, device: torch.device, whole: bool = False
+    ) -> OutputVocab:
+        """The batch's lists for `sources` (subword ids, eos excluded), with the generator over their union
+        or, `whole`, the whole generator (see `OutputVocab.of`)."""
         lists = [self.ids_for(s) for s in sources]
         width = max(len(ids) for ids in lists)
         ids = torch.full((len(lists), width), PAD_ID, dtype=torch.long)
         for i, row in enumerate(lists):
             ids[i, : len(row)] = torch.tensor(row)
-        return OutputVocab.of(ids.to(device), generator)
+        return OutputVocab.of(ids.to(device), generator, whole)
 
     def save(self, path: Path) -> None:
         """Write as safetensors (int16: vocabularies stay below 32,768 pieces)."""

@@ -154,13 +154,17 @@ class Translator:
                 results[row] = hyps
         return results
 
-    def start_state(self, sources: Sequence[Sequence[int]], rows: list[int], options: SearchOptions) -> DecoderState:
+    def start_state(
+        self, sources: Sequence[Sequence[int]], rows: list[int], options: SearchOptions, running: bool = False
+    ) -> DecoderState:
         """The decoder's start state for sources `rows`, with their shortlists where searched: what
-        `search` starts from, or what joins a running `BeamSearch`."""
+        `search` starts from, or (`running`) what joins a running `BeamSearch`, whose shortlists share
+        the whole generator (`OutputVocab.of`)."""
         src, src_len = pad_batch([source_ids(sources[r]) for r in rows], self.device)
         state = self.model.encode(src, src_len)
         if self.shortlist is not None and 2 * options.beam_size <= self.shortlist.shortest:
-            vocab = self.shortlist.vocab([sources[r] for r in rows], self.model.decoder.generator, self.device)
+            picked = [sources[r] for r in rows]
+            vocab = self.shortlist.vocab(picked, self.model.decoder.generator, self.device, whole=running)
             state = replace(state, vocab=vocab)
         return state
 
