@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,8 @@ from nmt.translator import Translator
 from tests.cpu import cpu_description
 from tests.synthetic import SYMBOLS
 from training.trainer import TrainResult
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +28,11 @@ def _sources(translator: Translator, n: int, seed: int) -> list[list[int]]:
     return translator.encode(texts)
 
 
-def test_sources_that_trickle_in_get_the_answers_of_a_whole_batch(translator: Translator) -> None:
-    options = SearchOptions(beam_size=4, n_best=2)
-    sources = _sources(translator, 40, seed=1)
-    expected = translator.translate_ids(sources, options)
-    scheduler: Scheduler[int] = Scheduler(translator, options, batch_tokens=60)
+def _trickle(translator: Translator, sources: list[list[int]], options: SearchOptions, budget: int) -> tuple[
+    dict[int, list[Hypothesis]], int
+]:  # fmt: skip
+    """Answers when a few sources join the running search at each step, within `budget`; and the steps taken."""
+    scheduler: Scheduler[int] = Scheduler(translator, options, batch_tokens=budget)
     found: dict[int, list[Hypothesis]] = {}
     waiting = list(enumerate(sources))
     steps = 0
@@ -41,10 +44,40 @@ def test_sources_that_trickle_in_get_the_answers_of_a_whole_batch(translator: Tr
                 break
             admitting.append(waiting.pop(0))
         found.update(scheduler.admit(admitting))
-        assert scheduler.running * max(scheduler.lengths.values(), default=0) <= 60  # the batching rule
+        assert scheduler.running * max(scheduler.lengths.values(), default=0) <= budget  # the batching rule
         found.update(scheduler.step())
         steps += 1
+    return found, steps
+
+
+def test_sources_that_trickle_in_get_the_answers_of_a_whole_batch(translator: Translator) -> None:
+    options = SearchOptions(beam_size=4, n_best=2)
+    sources = _sources(translator, 40, seed=1)
+    expected = translator.translate_ids(sources, options)
+    found, steps = _trickle(translator, sources, options, budget=60)
     assert steps > 10
+    got = [[(h.tokens, h.score) for h in found[i]] for i in range(len(sources))]
+    assert got == [[(h.tokens, h.score) for h in hyps] for hyps in expected], f"on {cpu_description()}"
+
+
+GERMAN = [
+    "Ein Mann fährt mit dem Fahrrad über eine Brücke.",
+    "Zwei Kinder spielen im Sand am Strand, während ihre Mutter zusieht.",
+    "Hund.",
+    "Eine Gruppe von Menschen steht vor einem großen Gebäude und wartet auf den Bus, der zu spät kommt.",
+    "Die Frau liest ein Buch.",
+    "Ein Junge in einem roten Hemd springt in einen See.",
+]
+
+
+def test_the_shipped_model_with_its_shortlist_answers_the_same_when_sentences_trickle_in() -> None:
+    """A running search's shortlists share the whole generator, a sorted batch's their union: same bits."""
+    shipped = Translator.from_dir(ROOT / "models" / "de-en", device="cpu")
+    assert shipped.shortlist is not None
+    options = SearchOptions(beam_size=5)
+    sources = shipped.encode(GERMAN * 2)
+    expected = shipped.translate_ids(sources, options)
+    found, _ = _trickle(shipped, sources, options, budget=120)
     got = [[(h.tokens, h.score) for h in found[i]] for i in range(len(sources))]
     assert got == [[(h.tokens, h.score) for h in hyps] for hyps in expected], f"on {cpu_description()}"
 
