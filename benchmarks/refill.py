@@ -1,0 +1,91 @@
+"""Offline continuous batching: a refilled running search against sort-and-batch, in one run.
+
+Translates Multi30k test_2016_flickr (repeated --copies times) with `Translator.translate_ids`
+(sort by length, batch by the token budget, each batch searched to its end: what `nmt-translate`
+runs) and with `nmt.scheduler.Scheduler` refilled: sentences in input order join the running
+search in groups whenever a group fits the budget beside the running ones, so the batch never
+runs down to a tail. Each row is the fastest of --repeat runs after a warm-up; the answers of
+every refill run are checked to be those of sort-and-batch (batch invariance).
+
+    python benchmarks/refill.py --model models/de-en --copies 10 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from nmt.batching import DEFAULT_BATCH_TOKENS
+from nmt.scheduler import Scheduler
+from nmt.search import Hypothesis, SearchOptions
+from nmt.translator import Translator
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SRC = ROOT.parent / "shared" / "data" / "multi30k" / "test_2016_flickr.de"
+
+
+def refill(translator: Translator, sources: Sequence[Sequence[int]], group: int, budget: int) -> list[
+    list[Hypothesis]
+]:  # fmt: skip
+    """n-best of every source, admitted `group` at a time into one running search whenever they fit."""
+    scheduler: Scheduler[int] = Scheduler(translator, translator.options, budget)
+    found: dict[int, list[Hypothesis]] = {}
+    waiting = 0
+    while waiting < len(sources) or scheduler.running:
+        batch = list(range(waiting, min(waiting + group, len(sources))))
+        if batch and scheduler.room(len(batch), max(len(sources[i]) for i in batch)):
+            found.update(scheduler.admit([(i, sources[i]) for i in batch]))
+            waiting += len(batch)
+        found.update(scheduler.step())
+    return [found[i] for i in range(len(sources))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "de-en")
+    parser.add_argument("--src", type=Path, default=DEFAULT_SRC)
+    parser.add_argument("--copies", type=int, default=1, help="the test set repeated this often")
+    parser.add_argument("--groups", type=int, nargs="+", default=[8, 32, 64], help="sentences admitted at once")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    translator = Translator.from_dir(args.model, device="cpu", options=SearchOptions(beam_size=5))
+    texts = args.src.read_text(encoding="utf-8").splitlines() * args.copies
+    sources = translator.encode(texts)
+    translator.translate_ids(sources[:64])  # warm-up
+    expected = [[(h.tokens, h.score) for h in hyps] for hyps in translator.translate_ids(sources)]
+    rows: list[tuple[str, float]] = []
+
+    def fastest(run: object) -> float:
+        best = float("inf")
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            found = run()  # type: ignore[operator]
+            best = min(best, time.perf_counter() - started)
+            if [[(h.tokens, h.score) for h in hyps] for hyps in found] != expected:
+                raise SystemExit("refilled answers differ from sort-and-batch's: batch invariance is broken")
+        return len(sources) / best
+
+    rows.append(("sort-and-batch (nmt-translate)", fastest(lambda: translator.translate_ids(sources))))
+    for group in args.groups:
+        rows.append((f"refill, groups of {group}", fastest(lambda g=group: refill(translator, sources, g,
+                                                                                    args.batch_tokens))))  # fmt: skip
+    capability = torch.backends.cpu.get_cpu_capability()
+    print(f"\n{len(sources)} sentences ({args.src.name} x {args.copies}), beam 5, {args.threads} threads, "
+          f"{capability}, precision {translator.precision}, budget {args.batch_tokens} tokens, "
+          f"fastest of {args.repeat}\n")  # fmt: skip
+    print("| schedule | sentences/s | / sort-and-batch |\n|:--|--:|--:|")
+    for name, speed in rows:
+        print(f"| {name} | {speed:.1f} | {speed / rows[0][1]:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
