@@ -11,6 +11,8 @@ import itertools
 import json
 from pathlib import Path
 
+import torch
+
 from nmt.precision import PRECISION_CHOICES
 from nmt.search import SearchOptions
 from nmt.translator import Translator
@@ -48,7 +50,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto")
     parser.add_argument("--shortlist", choices=["on", "off"], default="on")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(json.dumps(probe(args.precision, args.shortlist == "on")))
 
 
