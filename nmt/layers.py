@@ -10,9 +10,9 @@ precision and nothing stays fp32 because its class was not foreseen:
   feeding) the embedding's share of that product is looked up from a (V, 4H) table made
   once, so each step multiplies only [feed; h].
 - `StepBiLSTM`: the bidirectional encoder LSTM over a padded batch. Each layer projects
-  all its inputs at once (both directions in one product), then runs the two recurrences
-  together, position t forwards beside position S-1-t backwards (one block-diagonal product
-  and one cell update for both: half the operator calls, which dominate at small batches),
+  all its inputs at once (both directions in one product), then runs the two recurrences (for
+  small batches together, position t forwards beside S-1-t backwards: one block-diagonal
+  product and one cell update for both, half the operator calls, which dominate there),
   holding each row's state once it has passed its last token (forward) or until it reaches
   it (backward), so padding never changes a sentence's encoding.
 
