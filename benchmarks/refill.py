@@ -13,9 +13,10 @@ every refill run are checked to be those of sort-and-batch (batch invariance).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -45,6 +46,11 @@ def refill(translator: Translator, sources: Sequence[Sequence[int]], group: int,
     return [found[i] for i in range(len(sources))]
 
 
+def answers(nbest: list[list[Hypothesis]]) -> list[list[tuple[list[int], float]]]:
+    """Tokens and score of every hypothesis: what must not depend on how sentences were batched."""
+    return [[(h.tokens, h.score) for h in hyps] for hyps in nbest]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "de-en")
@@ -60,23 +66,23 @@ def main() -> int:
     texts = args.src.read_text(encoding="utf-8").splitlines() * args.copies
     sources = translator.encode(texts)
     translator.translate_ids(sources[:64])  # warm-up
-    expected = [[(h.tokens, h.score) for h in hyps] for hyps in translator.translate_ids(sources)]
+    expected = answers(translator.translate_ids(sources))
     rows: list[tuple[str, float]] = []
 
-    def fastest(run: object) -> float:
+    def fastest(run: Callable[[], list[list[Hypothesis]]]) -> float:
         best = float("inf")
         for _ in range(args.repeat):
             started = time.perf_counter()
-            found = run()  # type: ignore[operator]
+            found = run()
             best = min(best, time.perf_counter() - started)
-            if [[(h.tokens, h.score) for h in hyps] for hyps in found] != expected:
+            if answers(found) != expected:
                 raise SystemExit("refilled answers differ from sort-and-batch's: batch invariance is broken")
         return len(sources) / best
 
     rows.append(("sort-and-batch (nmt-translate)", fastest(lambda: translator.translate_ids(sources))))
     for group in args.groups:
-        rows.append((f"refill, groups of {group}", fastest(lambda g=group: refill(translator, sources, g,
-                                                                                    args.batch_tokens))))  # fmt: skip
+        run = functools.partial(refill, translator, sources, group, args.batch_tokens)
+        rows.append((f"refill, groups of {group}", fastest(run)))
     capability = torch.backends.cpu.get_cpu_capability()
     print(f"\n{len(sources)} sentences ({args.src.name} x {args.copies}), beam 5, {args.threads} threads, "
           f"{capability}, precision {translator.precision}, budget {args.batch_tokens} tokens, "
