@@ -8,7 +8,12 @@ schedules in one of two ways (`scheduling`):
   requests that expired or hung up, admits waiting sentences while the batching rule
   (`nmt.batching.fits`) has room, and steps; a sentence that finishes leaves at once, and a
   request is answered as soon as its last sentence is done. A short request never waits for a
-  running batch to end.
+  running batch to end. Requests of at most `EXPRESS_SENTENCES` sentences run in an express lane,
+  a search of their own beside the bulk lane of larger requests: on a CPU a step costs more the
+  more sentences it holds, so a one-sentence request stepping inside a batch of a hundred would
+  take ten times as long as alone. While the express lane runs, the bulk lane steps only when the
+  express steps have earned it the time (`EXPRESS_SLOWDOWN`): a small request is slowed down at
+  most that much by large ones, and large ones keep most of the worker, in large efficient steps.
 - **request** (the default, `DEFAULT_SCHEDULING`): a batch of whole sentences starts when the budget is full or
   `max_wait_s` has passed since the oldest waiting sentence arrived or the worker became free,
   whichever is later, and runs to its end. Counting from when the worker became free lets the
@@ -119,6 +124,7 @@ class BatchFailed(Exception):
 
 
 _Key = tuple[Searcher, SearchOptions]
+_LaneKey = tuple[_Key, bool]  # step mode: a key's express lane (True) or bulk lane (False)
 
 
 @dataclass(eq=False)
@@ -134,6 +140,7 @@ class _Job:
     todo: deque[int] = field(default_factory=deque)  # sentences not yet searched or admitted
     remaining: int = 0  # sentences without a result
     running: int = 0  # sentences in a running search (step mode)
+    express: bool = False  # step mode: small enough for the express lane (EXPRESS_SENTENCES)
     started: float | None = None  # when its first sentence was admitted (step mode)
     finish_step: int = 0  # the running search's step by which its admitted sentences should be done
     gone: bool = False  # nobody waits for it any more: answered, failed, expired or hung up
@@ -214,6 +221,8 @@ class BatchStats:
 
 
 STEPS_PER_TOKEN = 1.2  # decoder steps a sentence takes per padded source token, until measured
+EXPRESS_SENTENCES = 4  # step mode: requests of at most this many sentences run in their key's express lane
+EXPRESS_SLOWDOWN = 2.5  # ... whose steps, with the bulk steps between them, take at most this many times their own
 
 
 @dataclass
@@ -223,6 +232,7 @@ class _Lane:
     search: Running
     members: dict[_Slot, int] = field(default_factory=dict)
     admitted: float = -math.inf  # event-loop time of its last admission
+    allowance: float = 0.0  # a bulk lane beside a running express lane: seconds it may step before waiting again
 
 
 @dataclass
@@ -259,8 +269,8 @@ class Batcher:
         self._make_scheduler = scheduler
         self._costs: dict[_Key, CostModel] = {}  # batch seconds per source token, or step seconds per sentence
         self._steps_per_token: dict[_Key, float] = {}  # step mode: learnt from finished sentences
-        self._lanes: dict[_Key, _Lane] = {}  # step mode: the running searches
-        self._budgets: dict[_Key, int] = {}  # step mode: a key's budget after out-of-memory
+        self._lanes: dict[_LaneKey, _Lane] = {}  # step mode: the running searches
+        self._budgets: dict[_LaneKey, int] = {}  # step mode: a lane's budget after out-of-memory
         self._running = False  # the loop is running (not crashed, not restarting)
         self._in_batch: list[_Job] = []  # request mode: requests of the batch being searched
         self._pending: list[_Job] = []  # requests with unscheduled sentences, oldest first
@@ -371,6 +381,7 @@ class Batcher:
             results=[None] * len(sources),
             todo=deque(range(len(sources))),
             remaining=len(sources),
+            express=len(sources) <= EXPRESS_SENTENCES,
         )
         if now + self._expected(job) > deadline:
             raise Overloaded(f"cannot be translated within {timeout_s:g} s behind the {self._queued} sentences queued")
@@ -456,60 +467,92 @@ class Batcher:
     # -- step mode ---------------------------------------------------------------------------
 
     async def _step(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Drop the sentences nobody waits for, admit waiting ones, and advance every running search one step."""
-        leaving = {key: [slot for slot in lane.members if slot[0].gone] for key, lane in self._lanes.items()}
-        for key, slots in leaving.items():
+        """Drop the sentences nobody waits for, admit waiting ones, and advance the running searches one step
+        (a bulk lane rests while its express lane runs, until that has earned it a step: `_resting`)."""
+        resting = self._resting()
+        leaving = {lk: [slot for slot in lane.members if slot[0].gone] for lk, lane in self._lanes.items()
+                   if lk not in resting}  # fmt: skip
+        for lk, slots in leaving.items():
             for slot in slots:
-                del self._lanes[key].members[slot]
+                del self._lanes[lk].members[slot]
                 slot[0].running -= 1
-        joining = self._admit(loop.time())
-        if not self._lanes:
+        joining = self._admit(loop.time(), resting)
+        lanes = [(lk, lane) for lk, lane in self._lanes.items() if lk not in resting]
+        if not lanes:
             return
-        lanes = list(self._lanes.items())
         outcomes = await loop.run_in_executor(
-            self._executor, self._advance, [(lane, leaving.get(key, []), joining.get(key, [])) for key, lane in lanes]
+            self._executor, self._advance, [(lane, leaving.get(lk, []), joining.get(lk, [])) for lk, lane in lanes]
         )
-        for (key, lane), outcome in zip(lanes, outcomes, strict=True):
-            self._settle(key, lane, outcome)
+        for (lk, lane), outcome in zip(lanes, outcomes, strict=True):
+            self._settle(lk, lane, outcome)
+        self._share(lanes, outcomes)
 
-    def _admit(self, now: float) -> dict[_Key, list[tuple[_Slot, Sequence[int]]]]:
+    def _resting(self) -> set[_LaneKey]:
+        """Bulk lanes that skip this step: their key's express lane runs and has not yet earned them their next.
+
+        So a small request is not slowed down by a large batch of large ones beside it by more than
+        EXPRESS_SLOWDOWN (on a CPU a step's cost grows with the sentences in it), while the bulk lane
+        still gets (EXPRESS_SLOWDOWN - 1) / EXPRESS_SLOWDOWN of the worker and runs in large, efficient steps.
+        """
+        return {
+            (key, False)
+            for (key, express), lane in self._lanes.items()
+            if not express and (key, True) in self._lanes
+            and lane.allowance < self._cost(key).estimate(lane.search.running)
+        }  # fmt: skip
+
+    def _share(self, stepped: list[tuple[_LaneKey, _Lane]], outcomes: list[_Outcome]) -> None:
+        """An express step earns its bulk lane EXPRESS_SLOWDOWN - 1 times its own time; a bulk step spends its time."""
+        for ((key, express), _), outcome in zip(stepped, outcomes, strict=True):
+            bulk = self._lanes.get((key, False))
+            if bulk is None:
+                continue
+            if express:
+                bulk.allowance += (EXPRESS_SLOWDOWN - 1) * outcome.seconds
+            elif (key, True) in self._lanes:
+                bulk.allowance -= outcome.seconds
+            else:
+                bulk.allowance = 0.0  # no express lane: nothing to save up for
+
+    def _admit(self, now: float, resting: set[_LaneKey]) -> dict[_LaneKey, list[tuple[_Slot, Sequence[int]]]]:
         """Waiting sentences that join their key's search now: the request with the fewest running goes first.
 
         A key stops admitting for this step when the next sentence does not fit the budget, or
         when the larger batch would make a running request miss its deadline (it then waits);
         a new request that could not finish in time at that load is refused.
         """
-        joining: dict[_Key, list[tuple[_Slot, Sequence[int]]]] = {}
-        longest: dict[_Key, int] = {}
-        caps: dict[_Key, float] = {}
-        closed: set[_Key] = set()
+        joining: dict[_LaneKey, list[tuple[_Slot, Sequence[int]]]] = {}
+        longest: dict[_LaneKey, int] = {}
+        caps: dict[_LaneKey, float] = {}
+        closed: set[_LaneKey] = set(resting)
         while True:
-            open_jobs = [job for job in self._pending if job.key not in closed]
+            open_jobs = [job for job in self._pending if (job.key, job.express) not in closed]
             if not open_jobs:
                 return joining
             job = min(open_jobs, key=lambda j: (j.running, j.arrived))
-            key, lane, index = job.key, self._lane(job.key), job.todo[0]
-            group = joining.setdefault(key, [])
+            key, lk, index = job.key, (job.key, job.express), job.todo[0]
+            lane = self._lane(lk)
+            group = joining.setdefault(lk, [])
             size = len(job.sources[index]) + 1
-            if not group and not self._admitting(key, lane, now, size):
-                closed.add(key)
+            if not group and not self._admitting(lk, lane, now, size):
+                closed.add(lk)
                 continue
-            if not lane.search.room(len(group) + 1, max(longest.get(key, 0), size - 1)):
-                closed.add(key)
+            if not lane.search.room(len(group) + 1, max(longest.get(lk, 0), size - 1)):
+                closed.add(lk)
                 continue
             rows = lane.search.running + len(group) + 1
             cost, steps = self._cost(key), self._steps_per_token.get(key, STEPS_PER_TOKEN) * size
-            if key not in caps:
-                caps[key] = self._deadline_cap(key, lane, now)
+            if lk not in caps:
+                caps[lk] = self._deadline_cap(key, lane, now)
             own = cost.most((job.deadline - now) / steps)  # most sentences running at which it is in time
             if rows > own and len(job.todo) == len(job.sources):
                 self._fail(job, Overloaded("cannot be translated before its deadline at this load"))
                 continue
-            if rows > caps[key] and rows > 1:
-                closed.add(key)  # it would make a running request late: it waits
+            if rows > caps[lk] and rows > 1:
+                closed.add(lk)  # it would make a running request late: it waits
                 continue
             if rows <= own:
-                caps[key] = min(caps[key], own)
+                caps[lk] = min(caps[lk], own)
             slot = (job, index)
             job.todo.popleft()
             self._queued -= 1
@@ -518,11 +561,11 @@ class Batcher:
             lane.members[slot] = lane.search.steps
             group.append((slot, job.sources[index]))
             lane.admitted = now
-            longest[key] = max(longest.get(key, 0), size - 1)
+            longest[lk] = max(longest.get(lk, 0), size - 1)
             if not job.todo:
                 self._pending.remove(job)
 
-    def _admitting(self, key: _Key, lane: _Lane, now: float, size: int) -> bool:
+    def _admitting(self, lk: _LaneKey, lane: _Lane, now: float, size: int) -> bool:
         """Whether a running search takes newcomers at this step: when idle, when a quarter of its
         size is waiting and fits, or `max_wait_s` after its last admission.
 
@@ -534,7 +577,7 @@ class Batcher:
         if not running or now - lane.admitted >= self.max_wait_s:
             return True
         group = max(2, running // 4)
-        waiting = sum(len(job.todo) for job in self._pending if job.key == key)
+        waiting = sum(len(job.todo) for job in self._pending if (job.key, job.express) == lk)
         return waiting >= group and lane.search.room(group, size - 1)
 
     def _deadline_cap(self, key: _Key, lane: _Lane, now: float) -> float:
@@ -546,11 +589,11 @@ class Batcher:
                 cap = min(cap, most)
         return cap
 
-    def _lane(self, key: _Key) -> _Lane:
-        lane = self._lanes.get(key)
+    def _lane(self, lk: _LaneKey) -> _Lane:
+        lane = self._lanes.get(lk)
         if lane is None:
-            budget = self._budgets.get(key, self.batch_tokens)
-            lane = self._lanes[key] = _Lane(self._make_scheduler(key[0], key[1], budget))
+            budget = self._budgets.get(lk, self.batch_tokens)
+            lane = self._lanes[lk] = _Lane(self._make_scheduler(lk[0][0], lk[0][1], budget))
         return lane
 
     @staticmethod
@@ -569,10 +612,11 @@ class Batcher:
                 outcomes.append(_Outcome([], error=err))
         return outcomes
 
-    def _settle(self, key: _Key, lane: _Lane, outcome: _Outcome) -> None:
+    def _settle(self, lk: _LaneKey, lane: _Lane, outcome: _Outcome) -> None:
         """Hand finished sentences to their requests; recover a lane whose step failed."""
+        key = lk[0]
         if outcome.error is not None:
-            self._recover(key, lane, outcome.error)
+            self._recover(lk, lane, outcome.error)
             return
         if outcome.sentences:
             self._cost(key).observe(outcome.sentences, outcome.seconds)
@@ -590,12 +634,12 @@ class Batcher:
             if not job.gone:
                 self._answer(job, index, hyps)
         if not lane.members:
-            del self._lanes[key]
-            self._budgets.pop(key, None)
+            del self._lanes[lk]
+            self._budgets.pop(lk, None)
 
-    def _recover(self, key: _Key, lane: _Lane, error: BaseException) -> None:
+    def _recover(self, lk: _LaneKey, lane: _Lane, error: BaseException) -> None:
         """A lane's step failed: on out-of-memory its sentences wait again under half the budget; else they fail."""
-        del self._lanes[key]
+        del self._lanes[lk]
         members = [slot for slot in lane.members if not slot[0].gone]
         for job, _ in lane.members:
             job.running -= 1
@@ -603,7 +647,7 @@ class Batcher:
         if isinstance(error, torch.cuda.OutOfMemoryError) and len(members) > 1:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-            budget = self._budgets[key] = max(1, lane.search.batch_tokens // 2)
+            budget = self._budgets[lk] = max(1, lane.search.batch_tokens // 2)
             log.warning("out of memory with %d sentences running: retrying them within %d tokens", len(members),
                         budget)  # fmt: skip
             for job, index in sorted(members, key=lambda slot: slot[1], reverse=True):

@@ -468,6 +468,59 @@ def test_a_huge_request_does_not_starve_small_ones_arriving_after_it() -> None:
     run(main())
 
 
+def test_a_small_request_beside_large_ones_does_not_step_at_their_pace() -> None:
+    """Mixed load: 64 sentences of large requests make every step slow (a CPU step costs per sentence).
+    A one-sentence request that arrives then runs in the express lane, a search of its own, and the
+    bulk lane steps only when the express steps have earned it (EXPRESS_SLOWDOWN): at most the bulk
+    step already running when it came, and one more, fall inside its life instead of all six."""
+
+    async def main() -> None:
+        log = StepLog(delay=0.001, per_row=0.0003)  # a bulk step ~20 ms, an express step ~1.3 ms
+        b = await stepping(log)
+        bulk = [asyncio.create_task(b.submit(log.searcher, [[1] * 30] * 16, OPTS, 30)) for _ in range(4)]
+        await asyncio.sleep(0.1)
+        assert max(len(step) for step in log.steps) == 64
+        for i in range(3):
+            first = len(log.steps)
+            answer = await b.submit(log.searcher, [[7, i, 7, 7, 7, 8]], OPTS, 30)  # six steps
+            assert tokens(answer) == [[8, 7, 7, 7, i, 7]]
+            during = log.steps[first:]
+            assert [len(step) for step in during if [7, i, 7, 7, 7, 8] in step] == [1] * 6  # its own search
+            assert sum([1] * 30 in step for step in during) <= 2, [len(step) for step in during]
+        assert [len(tokens(await t)) for t in bulk] == [16] * 4
+        await b.stop()
+
+    run(main())
+
+
+def test_large_requests_keep_their_share_while_small_ones_keep_coming() -> None:
+    """The express lane goes first but cannot starve the bulk: while small requests keep it busy,
+    the bulk lane still steps for about (EXPRESS_SLOWDOWN - 1) / EXPRESS_SLOWDOWN of the time."""
+
+    async def main() -> None:
+        log = StepLog(delay=0.001, per_row=0.0003)
+        b = await stepping(log, max_wait_s=0.0)  # newcomers join at once: the express lane never drains
+        bulk = asyncio.create_task(b.submit(log.searcher, [[1] * 40] * 32, OPTS, 30))
+        await asyncio.sleep(0.02)
+        first = len(log.steps)
+
+        async def client(length: int) -> None:  # clients out of step: the express lane is never empty
+            for _ in range(400):
+                if bulk.done():
+                    return
+                await b.submit(log.searcher, [[5] * length], OPTS, 30)
+
+        await asyncio.gather(*(client(n) for n in (3, 4, 5)))
+        assert bulk.done(), "the large request starved"
+        assert len(tokens(bulk.result())) == 32
+        cost = [log.delay + log.per_row * len(step) for step in log.steps[first:]]
+        bulk_time = sum(c for c, step in zip(cost, log.steps[first:], strict=True) if [1] * 40 in step)
+        assert bulk_time / sum(cost) >= 0.45, bulk_time / sum(cost)  # about 0.6 by construction
+        await b.stop()
+
+    run(main())
+
+
 def test_out_of_memory_puts_the_running_sentences_back_under_half_the_budget() -> None:
     async def main() -> None:
         log = StepLog(oom_above=2)
