@@ -222,7 +222,7 @@ class BatchStats:
 
 STEPS_PER_TOKEN = 1.2  # decoder steps a sentence takes per padded source token, until measured
 EXPRESS_SENTENCES = 4  # step mode: requests of at most this many sentences run in their key's express lane
-EXPRESS_SLOWDOWN = 2.5  # ... whose steps, with the bulk steps between them, take at most this many times their own
+EXPRESS_SLOWDOWN = 2.0  # ... whose steps, with the bulk steps between them, take at most this many times their own
 
 
 @dataclass
