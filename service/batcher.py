@@ -543,8 +543,8 @@ class Batcher:
             rows = lane.search.running + len(group) + 1
             cost, steps = self._cost(key), self._steps_per_token.get(key, STEPS_PER_TOKEN) * size
             if lk not in caps:
-                caps[lk] = self._deadline_cap(key, lane, now)
-            own = cost.most((job.deadline - now) / steps)  # most sentences running at which it is in time
+                caps[lk] = self._deadline_cap(lk, lane, now)
+            own = cost.most((job.deadline - now) / (steps * self._pace(lk)))  # most running at which it is in time
             if rows > own and len(job.todo) == len(job.sources):
                 self._fail(job, Overloaded("cannot be translated before its deadline at this load"))
                 continue
@@ -580,11 +580,21 @@ class Batcher:
         waiting = sum(len(job.todo) for job in self._pending if (job.key, job.express) == lk)
         return waiting >= group and lane.search.room(group, size - 1)
 
-    def _deadline_cap(self, key: _Key, lane: _Lane, now: float) -> float:
+    def _pace(self, lk: _LaneKey) -> float:
+        """Seconds of the worker per second of a lane's own steps: a bulk lane beside a running express lane
+        gets only (EXPRESS_SLOWDOWN - 1) / EXPRESS_SLOWDOWN of the worker, so its steps come that much slower."""
+        key, express = lk
+        if express or (key, True) not in self._lanes:
+            return 1.0
+        return EXPRESS_SLOWDOWN / max(EXPRESS_SLOWDOWN - 1, 1e-9)
+
+    def _deadline_cap(self, lk: _LaneKey, lane: _Lane, now: float) -> float:
         """Most sentences the search may run so that every running request still in time stays in time."""
         cap = math.inf
+        pace = self._pace(lk)
         for job in {job for job, _ in lane.members}:
-            most = self._cost(key).most((job.deadline - now) / max(1, job.finish_step - lane.search.steps))
+            left = (job.deadline - now) / (pace * max(1, job.finish_step - lane.search.steps))
+            most = self._cost(lk[0]).most(left)
             if most >= lane.search.running:  # a request late already does not hold the others back
                 cap = min(cap, most)
         return cap

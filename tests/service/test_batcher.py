@@ -522,6 +522,34 @@ def test_large_requests_keep_their_share_while_small_ones_keep_coming() -> None:
     run(main())
 
 
+def test_beside_a_busy_express_lane_a_large_request_is_sized_to_the_bulk_lane_s_share() -> None:
+    """A large request whose deadline it could keep with the whole worker, but not with the bulk
+    lane's half while small requests keep the express lane busy, is refused at once (503, retry
+    elsewhere) instead of taking the worker's time and expiring."""
+
+    async def main() -> None:
+        log = StepLog(delay=0.001, per_row=0.0003)
+        b = await stepping(log, max_wait_s=0.0)
+        await asyncio.gather(*(b.submit(log.searcher, [[2] * 30] * n, OPTS, 30) for n in (8, 16)))  # learn the cost
+        done = asyncio.Event()
+
+        async def client(length: int) -> None:
+            while not done.is_set():
+                await b.submit(log.searcher, [[5] * length], OPTS, 30)
+
+        clients = [asyncio.create_task(client(n)) for n in (3, 4, 5)]
+        await asyncio.sleep(0.05)
+        # ~37 steps at ~2.2 ms with the whole worker, twice as long beside the express lane
+        with pytest.raises(Overloaded):
+            await b.submit(log.searcher, [[1] * 30] * 8, OPTS, 0.08)
+        assert all([1] * 30 not in step for step in log.steps)
+        done.set()
+        await asyncio.gather(*clients)
+        await b.stop()
+
+    run(main())
+
+
 def test_out_of_memory_puts_the_running_sentences_back_under_half_the_budget() -> None:
     async def main() -> None:
         log = StepLog(oom_above=2)
