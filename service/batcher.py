@@ -12,8 +12,8 @@ schedules in one of two ways (`scheduling`):
   a search of their own beside the bulk lane of larger requests: on a CPU a step costs more the
   more sentences it holds, so a one-sentence request stepping inside a batch of a hundred would
   take ten times as long as alone. While the express lane runs, the bulk lane steps only when the
-  express steps have earned it the time (`EXPRESS_SLOWDOWN`): a small request is slowed down at
-  most that much by large ones, and large ones keep most of the worker, in large efficient steps.
+  express steps have earned it the time (`EXPRESS_SLOWDOWN`): a small request is slowed down
+  about that much by large ones, and large ones keep half the worker, in large efficient steps.
 - **request** (the default, `DEFAULT_SCHEDULING`): a batch of whole sentences starts when the budget is full or
   `max_wait_s` has passed since the oldest waiting sentence arrived or the worker became free,
   whichever is later, and runs to its end. Counting from when the worker became free lets the
@@ -517,7 +517,7 @@ class Batcher:
     def _admit(self, now: float, resting: set[_LaneKey]) -> dict[_LaneKey, list[tuple[_Slot, Sequence[int]]]]:
         """Waiting sentences that join their key's search now: the request with the fewest running goes first.
 
-        A key stops admitting for this step when the next sentence does not fit the budget, or
+        A lane stops admitting for this step when the next sentence does not fit the budget, or
         when the larger batch would make a running request miss its deadline (it then waits);
         a new request that could not finish in time at that load is refused.
         """
