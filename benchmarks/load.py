@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,13 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SRC = ROOT.parent / "shared" / "data" / "multi30k" / "test_2016_flickr.de"
+LOAD_ENV = {"NMT_QUEUE_LIMIT": "100000", "NMT_REQUEST_TIMEOUT_S": "300"}  # measure speed, not refusals
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Percentile q (0-100) of durations in seconds, in ms (0 for none)."""
+    ordered = sorted(values or [0.0])
+    return 1000 * ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
 @dataclass
@@ -56,8 +65,7 @@ class Result:
 
     def percentile(self, q: float) -> float:
         """Latency percentile q (0-100) in ms."""
-        lat = sorted(self.latencies or [0.0])
-        return 1000 * lat[min(len(lat) - 1, int(q / 100 * len(lat)))]
+        return percentile(self.latencies or [], q)
 
 
 def free_port() -> int:
@@ -88,6 +96,18 @@ def start_server(models: Path, mode: str, threads: int, extra_env: dict[str, str
         time.sleep(0.1)
     proc.kill()
     raise SystemExit("nmt-serve did not become ready")
+
+
+@contextlib.contextmanager
+def serving(args: argparse.Namespace, sentences: list[str], mode: str, env: dict[str, str]) -> Iterator[str]:
+    """The URL of a warmed-up `nmt-serve` scheduling as `mode` says, with `env`; stopped on leaving."""
+    proc, url = start_server(args.models, mode, args.threads, env)
+    try:
+        asyncio.run(run_level(url, sentences, 4, 2.0, args.beam_size))  # warm-up
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(60)
 
 
 async def run_level(
@@ -158,15 +178,10 @@ def goodput_table(args: argparse.Namespace, sentences: list[str]) -> None:
     """Goodput with the default deadline and a tight one, and health probes, at `--goodput-clients`."""
     rows = []
     for deadline, pathological in ((30.0, False), (args.tight_deadline, False), (30.0, True)):
-        proc, url = start_server(args.models, args.modes[0], args.threads, {"NMT_REQUEST_TIMEOUT_S": str(deadline)})
-        try:
-            asyncio.run(run_level(url, sentences, 4, 2.0, args.beam_size))  # warm-up
+        with serving(args, sentences, args.modes[0], {"NMT_REQUEST_TIMEOUT_S": str(deadline)}) as url:
             r = asyncio.run(
                 run_level(url, sentences, args.goodput_clients, args.seconds, args.beam_size, True, pathological)
             )
-        finally:
-            proc.terminate()
-            proc.wait(60)
         rows.append((deadline, pathological, r))
     print(f"\ngoodput, {args.modes[0]} scheduling, {args.goodput_clients} clients, beam {args.beam_size}, "
           f"{args.seconds:g} s per row; health probes every 50 ms\n")  # fmt: skip
@@ -175,13 +190,12 @@ def goodput_table(args: argparse.Namespace, sentences: list[str]) -> None:
     print("|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     base = rows[0][2].requests / rows[0][2].seconds
     for deadline, pathological, r in rows:
-        probes = sorted(r.probes or [0.0])
-        p99 = 1000 * probes[min(len(probes) - 1, int(0.99 * len(probes)))]
+        probes = r.probes or []
         rate = r.requests / r.seconds
         sent = f"halfway: {r.pathological}" if pathological else "no"
         print(f"| {deadline:g} | {sent} | {rate:.1f} | {rate / max(base, 1e-9):.2f}x | "
               f"{r.percentile(50):.0f} | {r.percentile(99):.0f} | {r.overloaded} | {r.expired} | {r.other_errors} | "
-              f"{p99:.0f} | {1000 * probes[-1]:.0f} |")  # fmt: skip
+              f"{percentile(probes, 99):.0f} | {1000 * max(probes, default=0.0):.0f} |")  # fmt: skip
 
 
 async def mixed_level(url: str, sentences: list[str], big_clients: int, seconds: float, beam: int) -> tuple[
@@ -203,15 +217,9 @@ def mixed_table(args: argparse.Namespace, sentences: list[str]) -> None:
     """Short requests' latency alone and beside 24-sentence requests, per mode."""
     rows = []
     for mode in args.modes:
-        proc, url = start_server(args.models, mode, args.threads, {"NMT_QUEUE_LIMIT": "100000",
-                                                                    "NMT_REQUEST_TIMEOUT_S": "300"})  # fmt: skip
-        try:
-            asyncio.run(run_level(url, sentences, 4, 2.0, args.beam_size))  # warm-up
+        with serving(args, sentences, mode, LOAD_ENV) as url:
             alone, _ = asyncio.run(mixed_level(url, sentences, 0, args.seconds, args.beam_size))
             short, big = asyncio.run(mixed_level(url, sentences, args.mixed_clients, args.seconds, args.beam_size))
-        finally:
-            proc.terminate()
-            proc.wait(60)
         rows.append((mode, alone, short, big))
     print(f"\nmixed load: 1 client of one-sentence requests beside {args.mixed_clients} clients of 24-sentence "
           f"requests, beam {args.beam_size}, {args.seconds:g} s per row\n")  # fmt: skip
@@ -245,27 +253,21 @@ def main() -> None:
     p.add_argument("--skip-load-table", action="store_true", help="only the mixed and goodput tables")
     args = p.parse_args()
     sentences = [line.strip() for line in args.src.read_text(encoding="utf-8").splitlines() if line.strip()]
-    env = {"NMT_QUEUE_LIMIT": "100000", "NMT_REQUEST_TIMEOUT_S": "300"}
     if not args.skip_load_table:
-        load_table(args, sentences, env)
+        load_table(args, sentences)
     if args.mixed_clients:
         mixed_table(args, sentences)
     if args.goodput_clients:
         goodput_table(args, sentences)
 
 
-def load_table(args: argparse.Namespace, sentences: list[str], env: dict[str, str]) -> None:
+def load_table(args: argparse.Namespace, sentences: list[str]) -> None:
     """Throughput and latency of one-sentence requests per mode and concurrency."""
     table: dict[tuple[str, int], Result] = {}
     for mode in args.modes:
-        proc, url = start_server(args.models, mode, args.threads, env)
-        try:
-            asyncio.run(run_level(url, sentences, 4, 2.0, args.beam_size))  # warm-up
+        with serving(args, sentences, mode, LOAD_ENV) as url:
             for clients in args.concurrency:
                 table[mode, clients] = asyncio.run(run_level(url, sentences, clients, args.seconds, args.beam_size))
-        finally:
-            proc.terminate()
-            proc.wait(60)
     base = args.modes[-1]
     print(f"\nnmt-serve load, beam {args.beam_size}, {args.threads} torch threads, one sentence per request, "
           f"{args.seconds:g} s per level\n")  # fmt: skip
