@@ -22,7 +22,7 @@ from torch import nn
 
 from nmt.attention import GridMemory, dot_attention, exact_dot_attention
 from nmt.encoder import InputRange, column_bounds
-from nmt.layers import StepLSTM, tanh
+from nmt.layers import StepLSTM, tanh_for
 from nmt.shortlist import OutputVocab, exact_log_softmax
 
 
@@ -238,8 +238,7 @@ class Decoder(nn.Module):
         else:
             context, attn = dot_attention(query, state.memory, state.mask)
         context, attn = context.view(rows, steps, -1), attn.view(rows, steps, -1)
-        combined = self.combine(torch.cat([context, out], dim=-1))
-        tilde = self.dropout(torch.tanh(combined) if self.training else tanh(combined))
+        tilde = self.dropout(tanh_for(self.combine(torch.cat([context, out], dim=-1)), self.training))
         return tilde, attn
 
     def logits(self, tilde: torch.Tensor) -> torch.Tensor:

@@ -79,6 +79,11 @@ def tanh(x: torch.Tensor) -> torch.Tensor:
     return sigmoid(x * 2.0).mul_(2.0).sub_(1.0)
 
 
+def tanh_for(x: torch.Tensor, training: bool) -> torch.Tensor:
+    """torch.tanh while training (autograd, the trained numerics); the batch-invariant `tanh` at inference."""
+    return torch.tanh(x) if training else tanh(x)
+
+
 def lstm_cell(gates: torch.Tensor, c: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """LSTM update from pre-activations (B, 4H) in `_weights`' order (i, f, o, 2g): one sigmoid for all gates."""
     gates = sigmoid(gates)

@@ -11,7 +11,7 @@ from torch import nn
 from nmt.config import ModelConfig
 from nmt.decoder import Decoder, DecoderState
 from nmt.encoder import Encoder, InputRange
-from nmt.layers import tanh
+from nmt.layers import tanh_for
 from nmt.tokenizer import PAD_ID
 
 
@@ -47,12 +47,10 @@ class Bridge(nn.Module):
         if self.proj_h is None:
             zeros = final_h.new_zeros(self.dec_layers, batch, self.hidden)
             return zeros, (zeros.clone() if self.has_cell else None)
-        h = self.proj_h(self._layers(final_h))
-        h = torch.tanh(h) if self.training else tanh(h)
+        h = tanh_for(self.proj_h(self._layers(final_h)), self.training)
         c = None
         if self.proj_c is not None and final_c is not None:
-            c = self.proj_c(self._layers(final_c))
-            c = torch.tanh(c) if self.training else tanh(c)
+            c = tanh_for(self.proj_c(self._layers(final_c)), self.training)
         return h.contiguous(), None if c is None else c.contiguous()
 
 
