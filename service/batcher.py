@@ -485,7 +485,7 @@ class Batcher:
         )
         for (lk, lane), outcome in zip(lanes, outcomes, strict=True):
             self._settle(lk, lane, outcome)
-        self._share(lanes, outcomes)
+        self._account(lanes, outcomes)
 
     def _resting(self) -> set[_LaneKey]:
         """Bulk lanes that skip this step: their key's express lane runs and has not yet earned them their next.
@@ -495,13 +495,16 @@ class Batcher:
         still gets (EXPRESS_SLOWDOWN - 1) / EXPRESS_SLOWDOWN of the worker and runs in large, efficient steps.
         """
         return {
-            (key, False)
-            for (key, express), lane in self._lanes.items()
-            if not express and (key, True) in self._lanes
-            and lane.allowance < self._cost(key).estimate(lane.search.running)
+            lk for lk, lane in self._lanes.items()
+            if self._beside_express(lk) and lane.allowance < self._cost(lk[0]).estimate(lane.search.running)
         }  # fmt: skip
 
-    def _share(self, stepped: list[tuple[_LaneKey, _Lane]], outcomes: list[_Outcome]) -> None:
+    def _beside_express(self, lk: _LaneKey) -> bool:
+        """Whether `lk` is a bulk lane whose key's express lane runs: it steps only on what that lane earns it."""
+        key, express = lk
+        return not express and (key, True) in self._lanes
+
+    def _account(self, stepped: list[tuple[_LaneKey, _Lane]], outcomes: list[_Outcome]) -> None:
         """An express step earns its bulk lane EXPRESS_SLOWDOWN - 1 times its own time; a bulk step spends its time."""
         for ((key, express), _), outcome in zip(stepped, outcomes, strict=True):
             bulk = self._lanes.get((key, False))
@@ -509,7 +512,7 @@ class Batcher:
                 continue
             if express:
                 bulk.allowance += (EXPRESS_SLOWDOWN - 1) * outcome.seconds
-            elif (key, True) in self._lanes:
+            elif self._beside_express((key, False)):
                 bulk.allowance -= outcome.seconds
             else:
                 bulk.allowance = 0.0  # no express lane: nothing to save up for
@@ -583,10 +586,7 @@ class Batcher:
     def _pace(self, lk: _LaneKey) -> float:
         """Seconds of the worker per second of a lane's own steps: a bulk lane beside a running express lane
         gets only (EXPRESS_SLOWDOWN - 1) / EXPRESS_SLOWDOWN of the worker, so its steps come that much slower."""
-        key, express = lk
-        if express or (key, True) not in self._lanes:
-            return 1.0
-        return EXPRESS_SLOWDOWN / max(EXPRESS_SLOWDOWN - 1, 1e-9)
+        return EXPRESS_SLOWDOWN / max(EXPRESS_SLOWDOWN - 1, 1e-9) if self._beside_express(lk) else 1.0
 
     def _deadline_cap(self, lk: _LaneKey, lane: _Lane, now: float) -> float:
         """Most sentences the search may run so that every running request still in time stays in time."""
