@@ -95,8 +95,8 @@ def _build(
     translators = [Translator.from_dir(d, args.device, args.precision, limits, options, args.shortlist) for d in route]
     if sys.stderr.isatty() and not getattr(args, "quiet", False):  # beside the progress bar, where there is one
         for path, translator in zip(route, translators, strict=True):
-            shortlist = "a shortlist" if translator.shortlist is not None else "the whole vocabulary"
-            print(f"{path}: {translator.precision} on {translator.device}, searching {shortlist}", file=sys.stderr)
+            print(f"{path}: {translator.precision} on {translator.device}, searching {translator.searched}",
+                  file=sys.stderr)  # fmt: skip
     return route, translators, options
 
 

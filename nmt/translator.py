@@ -97,6 +97,11 @@ class Translator:
         self.precision: str = "fp32"  # what `from_dir` converted the model to; a model passed in runs as it is
         self.shortlist: Shortlist | None = None
 
+    @property
+    def searched(self) -> str:
+        """What each sentence's search covers, for logs: 'a shortlist' or 'the whole vocabulary'."""
+        return "a shortlist" if self.shortlist is not None else "the whole vocabulary"
+
     @classmethod
     def from_dir(
         cls,

@@ -68,9 +68,8 @@ class ModelRegistry:
             if any(e.id == model_id for e in entries):
                 raise ModelLoadError(f"two model directories have the id {model_id!r}: rename one in its config.json")
             translator.translate(["Warm-up."], SearchOptions(beam_size=2))
-            searched = "a shortlist" if translator.shortlist is not None else "the whole vocabulary"
-            log.info("loaded model %s from %s on %s, precision %s (asked for %s), searching %s",
-                     model_id, path, translator.device, translator.precision, precision, searched)  # fmt: skip
+            log.info("loaded model %s from %s on %s, precision %s (asked for %s), searching %s", model_id, path,
+                     translator.device, translator.precision, precision, translator.searched)  # fmt: skip
             entries.append(ModelEntry(model_id, path, translator))
         return cls(entries)
 
