@@ -104,6 +104,8 @@ def serving(args: argparse.Namespace, sentences: list[str], mode: str, env: dict
     proc, url = start_server(args.models, mode, args.threads, env)
     try:
         asyncio.run(run_level(url, sentences, 4, 2.0, args.beam_size))  # warm-up
+        for model in httpx.get(url + "/v1/models").json()["models"]:
+            print(f"({mode}: {model['id']} on {model['device']}, {model['precision']})", flush=True)
         yield url
     finally:
         proc.terminate()

@@ -5,9 +5,11 @@ Translates Multi30k test_2016_flickr (repeated --copies times) with `Translator.
 runs) and with `nmt.scheduler.Scheduler` refilled: sentences in input order join the running
 search in groups whenever a group fits the budget beside the running ones, so the batch never
 runs down to a tail. Each row is the fastest of --repeat runs after a warm-up; the answers of
-every refill run are checked to be those of sort-and-batch (batch invariance).
+every refill run are compared with those of sort-and-batch (batch invariance): the table says
+how many sentences differ, and the exit status is 1 if any did.
 
     python benchmarks/refill.py --model models/de-en --copies 10 --repeat 3
+    python benchmarks/refill.py --device cuda --copies 20 --batch-tokens 262144 --groups 256 1024
 """
 
 from __future__ import annotations
@@ -59,38 +61,39 @@ def main() -> int:
     parser.add_argument("--groups", type=int, nargs="+", default=[8, 32, 64], help="sentences admitted at once")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    translator = Translator.from_dir(args.model, device="cpu", options=SearchOptions(beam_size=5))
+    translator = Translator.from_dir(args.model, device=args.device, options=SearchOptions(beam_size=5))
     texts = args.src.read_text(encoding="utf-8").splitlines() * args.copies
     sources = translator.encode(texts)
     translator.translate_ids(sources[:64])  # warm-up
     expected = answers(translator.translate_ids(sources))
-    rows: list[tuple[str, float]] = []
+    rows: list[tuple[str, float, int]] = []
 
-    def fastest(run: Callable[[], list[list[Hypothesis]]]) -> float:
-        best = float("inf")
+    def fastest(run: Callable[[], list[list[Hypothesis]]]) -> tuple[float, int]:
+        """Sentences/s of the fastest run, and the most sentences any run answered unlike sort-and-batch."""
+        best, differ = float("inf"), 0
         for _ in range(args.repeat):
             started = time.perf_counter()
-            found = run()
+            found = answers(run())
             best = min(best, time.perf_counter() - started)
-            if answers(found) != expected:
-                raise SystemExit("refilled answers differ from sort-and-batch's: batch invariance is broken")
-        return len(sources) / best
+            differ = max(differ, sum(a != b for a, b in zip(found, expected, strict=True)))
+        return len(sources) / best, differ
 
-    rows.append(("sort-and-batch (nmt-translate)", fastest(lambda: translator.translate_ids(sources))))
+    rows.append(("sort-and-batch (nmt-translate)", *fastest(lambda: translator.translate_ids(sources))))
     for group in args.groups:
         run = functools.partial(refill, translator, sources, group, args.batch_tokens)
-        rows.append((f"refill, groups of {group}", fastest(run)))
-    capability = torch.backends.cpu.get_cpu_capability()
-    print(f"\n{len(sources)} sentences ({args.src.name} x {args.copies}), beam 5, {args.threads} threads, "
-          f"{capability}, precision {translator.precision}, budget {args.batch_tokens} tokens, "
-          f"fastest of {args.repeat}\n")  # fmt: skip
-    print("| schedule | sentences/s | / sort-and-batch |\n|:--|--:|--:|")
-    for name, speed in rows:
-        print(f"| {name} | {speed:.1f} | {speed / rows[0][1]:.2f}x |")
-    return 0
+        rows.append((f"refill, groups of {group}", *fastest(run)))
+    where = torch.cuda.get_device_name() if translator.device.type == "cuda" else f"{args.threads} threads"
+    print(f"\n{len(sources)} sentences ({args.src.name} x {args.copies}), beam 5, {where}, "
+          f"CPU {torch.backends.cpu.get_cpu_capability()}, precision {translator.precision}, "
+          f"budget {args.batch_tokens} tokens, fastest of {args.repeat}\n")  # fmt: skip
+    print("| schedule | sentences/s | / sort-and-batch | answers unlike sort-and-batch |\n|:--|--:|--:|--:|")
+    for name, speed, differ in rows:
+        print(f"| {name} | {speed:.1f} | {speed / rows[0][1]:.2f}x | {differ} |")
+    return 1 if any(differ for *_, differ in rows) else 0
 
 
 if __name__ == "__main__":
