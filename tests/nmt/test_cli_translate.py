@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from nmt.cli import translate_main
 from training.trainer import TrainResult
 
 TRANSLATE = str(Path(sys.executable).parent / "nmt-translate")
+NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="the error is about a machine without a CUDA GPU")
 LINES = ["a b c", "", "l k j i", "d e f", "  ", "g h", "c c a b", "k", "j i h g f", "b"]
 
 
@@ -102,9 +104,9 @@ def test_nbest_jsonl_with_scores_and_alignments(
         (["--output", "/nonexistent/dir/out.txt"], "cannot write"),
         (["--output", "/tmp"], "/tmp: is a directory"),  # not the name of a temporary file
         (["--shard", "3/2"], "need 0 <= I < N"),
-        (["--device", "cuda"], "no CUDA GPU"),
-        (["--precision", "bf16"], "precision bf16 needs a CUDA device"),
-        (["--dtype", "fp16"], "precision fp16 needs a CUDA device"),  # the flag of earlier versions
+        pytest.param(["--device", "cuda"], "no CUDA GPU", marks=NO_GPU),
+        pytest.param(["--precision", "bf16"], "precision bf16 needs a CUDA device", marks=NO_GPU),
+        pytest.param(["--dtype", "fp16"], "precision fp16 needs a CUDA device", marks=NO_GPU),  # earlier versions' flag
     ],
 )
 def test_user_errors_give_one_line_and_exit_1(model: str, input_file: Path, args: list[str], message: str) -> None:
@@ -142,9 +144,7 @@ def test_a_killed_run_resumes_where_it_stopped_and_writes_the_same_bytes(model: 
     """SIGKILL half-way, run the same command again: it continues, and the output equals an uninterrupted run."""
     source = _big_input(tmp_path, 3000)
     common = ["--model", model, "--input", str(source), "--chunk-lines", "100", "--format", "jsonl", "--quiet"]
-    started = time.monotonic()
     assert _run(*common, "--output", str(tmp_path / "straight.jsonl")).returncode == 0
-    full = time.monotonic() - started
 
     out = tmp_path / "resumed.jsonl"
     record = tmp_path / ".resumed.jsonl.progress.json"
@@ -158,15 +158,14 @@ def test_a_killed_run_resumes_where_it_stopped_and_writes_the_same_bytes(model: 
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert not out.exists()  # only complete output ever appears under its name
+    done = json.loads(record.read_text())["lines_done"]
 
-    started = time.monotonic()
     again = _run(*common, "--output", str(out))
-    rerun = time.monotonic() - started
     assert again.returncode == 0, again.stderr
-    assert "resuming" in again.stderr
+    # where the killed run's durable lines end, not at the start (a wall-clock check was CUDA's start-up on a GPU)
+    assert f"at input line {done + 1} " in again.stderr and done >= 1800, (done, again.stderr)
     assert out.read_bytes() == (tmp_path / "straight.jsonl").read_bytes()
     assert not record.exists() and not (tmp_path / ".resumed.jsonl.partial").exists()
-    assert rerun < 0.8 * full, (rerun, full)
 
 
 def test_a_changed_input_or_option_starts_over_with_a_message(model: str, tmp_path: Path) -> None:
@@ -186,7 +185,7 @@ def test_precision_and_shortlist_flags_and_the_earlier_flags(model: str, input_f
     """--quantize int8 still means int8; fp32 and int8 agree on this model's texts; a shortlist-less model runs."""
     outputs = {}
     for flags in (["--precision", "fp32"], ["--precision", "int8"], ["--quantize", "int8"], ["--shortlist", "on"]):
-        proc = _run("--model", model, "--input", str(input_file), "--quiet", *flags)
+        proc = _run("--model", model, "--device", "cpu", "--input", str(input_file), "--quiet", *flags)  # int8: x86
         assert proc.returncode == 0, proc.stderr
         outputs[" ".join(flags)] = proc.stdout
     assert outputs["--precision int8"] == outputs["--quantize int8"]
