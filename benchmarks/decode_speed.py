@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from nmt.batching import default_batch_tokens
 from nmt.precision import prepare
 from nmt.quantize import amx_int8
 from nmt.scoring import corpus_bleu
@@ -119,7 +120,7 @@ class Result:
 
 
 def measure(translator: Translator, setup: Setup, sets: dict[str, tuple[list[str], list[str]]], copies: int,
-            repeat: int, budget: int) -> Result:  # fmt: skip
+            repeat: int, budget: int | None) -> Result:  # fmt: skip
     """Fastest of `repeat` runs over the first set (repeated `copies` times); BLEU on every set."""
     device = translator.device
     options = SearchOptions(beam_size=setup.beam)
@@ -150,7 +151,8 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rows", nargs="+", choices=list(SETUPS), default=CPU_ROWS)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--batch-tokens", type=int, default=4096, help="source tokens per batch (the default)")
+    parser.add_argument("--batch-tokens", type=int,
+                        help="source tokens per batch (default: the device's, nmt.batching.BATCH_TOKENS)")  # fmt: skip
     parser.add_argument("--copies", type=int, default=1, help="time the test set repeated this often (fills a GPU)")
     parser.add_argument("--repeat", type=int, default=3, help="time each row (and the peer) this often; the fastest")
     parser.add_argument("--peer", action="store_true", help="also time OpenNMT-py at beam 5 (onmt_bench.sh setup)")
@@ -173,9 +175,10 @@ def main() -> int:
     where = (f"{torch.cuda.get_device_name(device)}" if device.type == "cuda"
              else f"cpu, {args.threads} threads, capability {torch.backends.cpu.get_cpu_capability()}, "
                   f"AMX int8 {'yes' if amx_int8() else 'no'}")  # fmt: skip
+    budget = args.batch_tokens or default_batch_tokens(device)
     print(
         f"\n{args.model} on {next(iter(sets))} x {args.copies} ({len(sets[next(iter(sets))][0]) * args.copies} "
-        f"sentences), {where}, torch {torch.__version__}, batch {args.batch_tokens} tokens, fastest of {args.repeat}"
+        f"sentences), {where}, torch {torch.__version__}, batch {budget} tokens, fastest of {args.repeat}"
     )
     names = list(sets)
     print("| setup | precision | search | sent/s | tgt tok/s | x fp32 | x OpenNMT-py | peak MiB | "

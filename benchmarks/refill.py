@@ -23,7 +23,6 @@ from pathlib import Path
 
 import torch
 
-from nmt.batching import DEFAULT_BATCH_TOKENS
 from nmt.scheduler import Scheduler
 from nmt.search import Hypothesis, SearchOptions
 from nmt.translator import Translator
@@ -62,14 +61,15 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS)
+    parser.add_argument("--batch-tokens", type=int, help="default: the device's (nmt.batching.BATCH_TOKENS)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     translator = Translator.from_dir(args.model, device=args.device, options=SearchOptions(beam_size=5))
     texts = args.src.read_text(encoding="utf-8").splitlines() * args.copies
     sources = translator.encode(texts)
-    sort_and_batch = functools.partial(translator.translate_ids, sources, batch_tokens=args.batch_tokens)
-    translator.translate_ids(sources[:64], batch_tokens=args.batch_tokens)  # warm-up
+    budget = args.batch_tokens or translator.batch_tokens
+    sort_and_batch = functools.partial(translator.translate_ids, sources, batch_tokens=budget)
+    translator.translate_ids(sources[:64], batch_tokens=budget)  # warm-up
     expected = answers(sort_and_batch())
     rows: list[tuple[str, float, int]] = []
 
@@ -85,12 +85,12 @@ def main() -> int:
 
     rows.append(("sort-and-batch (nmt-translate)", *fastest(sort_and_batch)))
     for group in args.groups:
-        run = functools.partial(refill, translator, sources, group, args.batch_tokens)
+        run = functools.partial(refill, translator, sources, group, budget)
         rows.append((f"refill, groups of {group}", *fastest(run)))
     where = torch.cuda.get_device_name() if translator.device.type == "cuda" else f"{args.threads} threads"
     print(f"\n{len(sources)} sentences ({args.src.name} x {args.copies}), beam 5, {where}, "
           f"CPU {torch.backends.cpu.get_cpu_capability()}, precision {translator.precision}, "
-          f"budget {args.batch_tokens} tokens, fastest of {args.repeat}\n")  # fmt: skip
+          f"budget {budget} tokens, fastest of {args.repeat}\n")  # fmt: skip
     print("| schedule | sentences/s | / sort-and-batch | answers unlike sort-and-batch |\n|:--|--:|--:|--:|")
     for name, speed, differ in rows:
         print(f"| {name} | {speed:.1f} | {speed / rows[0][1]:.2f}x | {differ} |")

@@ -21,7 +21,6 @@ from typing import IO, Any
 
 import numpy as np
 
-from nmt.batching import DEFAULT_BATCH_TOKENS
 from nmt.cli import add_route_arguments
 from nmt.errors import NMTError
 from nmt.fileio import atomic_writer
@@ -35,7 +34,7 @@ from nmt.translator import Translator
 class TranslateBatch:
     """A Ray Data actor: loads the model once, then translates batches of rows {"text": [...]}."""
 
-    def __init__(self, route: list[str], device: str, precision: str, beam_size: int, batch_tokens: int) -> None:
+    def __init__(self, route: list[str], device: str, precision: str, beam_size: int, batch_tokens: int | None) -> None:
         self.translators = [Translator.from_dir(model, device=device, precision=precision) for model in route]
         self.options = SearchOptions(beam_size=beam_size)
         self.batch_tokens = batch_tokens
@@ -73,7 +72,7 @@ def translate_files(
     batch_size: int = 256,
     beam_size: int = 5,
     precision: str = "auto",
-    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    batch_tokens: int | None = None,
     source: str | None = None,
     target: str | None = None,
 ) -> dict[Path, int]:

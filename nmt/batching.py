@@ -6,13 +6,27 @@ subword ids followed by eos, right-padded with the pad id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
-DEFAULT_BATCH_TOKENS = 4096  # padded source subwords per inference batch: nmt-translate, Translator, the service
+log = logging.getLogger(__name__)
+Item = TypeVar("Item")
+Answer = TypeVar("Answer")
+
+# Padded source subwords per inference batch (nmt-translate, Translator, the service), by device
+# type. A GPU is host-bound at small batches: on an H100, beam 5 ran 21k target tokens/s at 4,096
+# and 88-140k at 262,144 (8.3 GiB at its peak for the shipped model); see docs/benchmarks.md.
+BATCH_TOKENS = {"cpu": 4096, "cuda": 262144}
+
+
+def default_batch_tokens(device: torch.device | str) -> int:
+    """The inference token budget for `device`: what fills a GPU would only spill a CPU's caches."""
+    return BATCH_TOKENS.get(torch.device(device).type, BATCH_TOKENS["cpu"])
 
 
 def source_ids(ids: Sequence[int]) -> list[int]:
@@ -60,3 +74,20 @@ def pad_batch(seqs: Sequence[Sequence[int]], device: torch.device | str) -> tupl
     for i, seq in enumerate(seqs):
         out[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
     return out.to(device), lengths.to(device)
+
+
+def halving_on_oom(run: Callable[[list[Item]], list[Answer]], items: list[Item]) -> list[Answer]:
+    """`run(items)`; where the device runs out of memory, the same on each half in turn, down to single items.
+
+    Answers do not depend on how items are batched (batch invariance), so a smaller batch only costs time.
+    """
+    try:
+        return run(items)
+    except torch.cuda.OutOfMemoryError:
+        if len(items) == 1:
+            raise
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        half = len(items) // 2
+        log.warning("out of memory on %d sentences: retrying in two halves", len(items))
+        return halving_on_oom(run, items[:half]) + halving_on_oom(run, items[half:])

@@ -15,9 +15,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, get_args
 
+import torch
 from tqdm import tqdm
 
-from nmt.batching import DEFAULT_BATCH_TOKENS
+from nmt.batching import BATCH_TOKENS
 from nmt.dtypes import ALIASES, DTYPES
 from nmt.errors import NMTError
 from nmt.fileio import atomic_write_text, count_lines, read_lines, stream_lines
@@ -69,8 +70,9 @@ def _add_model_options(parser: argparse.ArgumentParser, beam_default: int) -> No
     parser.add_argument("--max-source-length", type=int, default=limits.max_source_tokens,
                         help="longer sources are truncated")  # fmt: skip
     parser.add_argument("--on-long-input", default=limits.on_long_input, choices=["truncate", "reject"])
-    parser.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS,
-                        help="padded source subwords per batch")  # fmt: skip
+    parser.add_argument("--batch-tokens", type=int, default=None,
+                        help=f"padded source subwords per batch (default: {BATCH_TOKENS['cpu']} on a CPU, "
+                             f"{BATCH_TOKENS['cuda']} on a GPU)")  # fmt: skip
 
 
 def _build(
@@ -87,7 +89,7 @@ def _build(
                               args.max_source_length, args.on_long_input)  # fmt: skip
     except ValueError as err:
         raise NMTError(str(err)) from err
-    if args.batch_tokens < 1:
+    if args.batch_tokens is not None and args.batch_tokens < 1:
         raise NMTError("--batch-tokens must be positive")
     route = model_route(args.model, args.source, args.target)
     if alignments and len(route) > 1:
@@ -233,6 +235,10 @@ def translate_main(argv: Sequence[str] | None = None) -> int:
                 bar.update(len(chunk))
     except NMTError as err:
         print(f"nmt-translate: error: {err}", file=sys.stderr)
+        return 1
+    except torch.cuda.OutOfMemoryError:  # batches were halved down to one sentence (Translator.translate_ids)
+        print("nmt-translate: error: out of GPU memory searching a single sentence: try a smaller --beam-size, "
+              "--max-source-length, or --device cpu", file=sys.stderr)  # fmt: skip
         return 1
     except BrokenPipeError:
         sys.stderr.close()  # e.g. `| head`: the reader is gone, nothing to report

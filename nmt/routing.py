@@ -10,7 +10,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from nmt.batching import DEFAULT_BATCH_TOKENS
 from nmt.errors import InputError, ModelLoadError
 from nmt.model_dir import read_config
 from nmt.search import SearchOptions
@@ -93,12 +92,13 @@ def translate_through(
     translators: Sequence[Translator],
     texts: Sequence[str],
     options: SearchOptions,
-    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    batch_tokens: int | None = None,
 ) -> list[Translation]:
     """Translate through a chain of models: each leg but the last keeps its best translation only.
 
-    A chained translation's score is the sum of its legs' scores; attention, which would relate
-    pieces of two vocabularies, is not given.
+    Each leg batches within `batch_tokens`, by default its device's budget. A chained
+    translation's score is the sum of its legs' scores; attention, which would relate pieces of
+    two vocabularies, is not given.
     """
     if len(translators) == 1:
         return translators[0].translate(texts, options, batch_tokens)

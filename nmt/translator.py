@@ -13,12 +13,13 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-from nmt.batching import DEFAULT_BATCH_TOKENS, pad_batch, source_ids, token_batches
+from nmt.batching import default_batch_tokens, halving_on_oom, pad_batch, source_ids, token_batches
 from nmt.decoder import DecoderState
 from nmt.device import resolve_device
 from nmt.errors import InputError
@@ -90,6 +91,7 @@ class Translator:
         self.model = model
         self.tokenizer = tokenizer
         self.device = torch.device(device)
+        self.batch_tokens = default_batch_tokens(self.device)  # what `translate` batches by unless told
         self.limits = limits or LengthLimits()
         self.options = options or SearchOptions()
         # a model built in memory (tests, training) has no languages or metadata: an empty description
@@ -141,9 +143,10 @@ class Translator:
         self,
         sources: Sequence[Sequence[int]],
         options: SearchOptions | None = None,
-        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        batch_tokens: int | None = None,
     ) -> list[list[Hypothesis]]:
-        """n-best hypotheses for every id list, searched in length-sorted batches, in input order."""
+        """n-best hypotheses for every id list, searched in length-sorted batches within `batch_tokens`
+        (default: the device's), in input order; a batch that runs out of GPU memory is searched in halves."""
         options = options or self.options
         empty = [Hypothesis(tokens=[], score=0.0, log_prob=0.0)]
         results: list[list[Hypothesis]] = [empty] * len(sources)
@@ -152,12 +155,18 @@ class Translator:
         if self.model.training:  # the model may be shared by concurrent searches: never flip its mode here
             raise RuntimeError("Translator needs its model in eval mode (model.eval())")
         # sort-and-batch; refilling a running beam search (BeamSearch.admit) measured slower here: see docs
-        for batch in token_batches(lengths, batch_tokens):
+        for batch in token_batches(lengths, batch_tokens or self.batch_tokens):
             rows = [nonempty[i] for i in batch]
-            state, caps = self.start_state(sources, rows, options), self.output_caps(sources, rows)
-            for row, hyps in zip(rows, search(self.model.step, state, caps, BOS_ID, EOS_ID, options), strict=True):
+            for row, hyps in zip(rows, halving_on_oom(partial(self._search_rows, sources, options), rows), strict=True):
                 results[row] = hyps
         return results
+
+    def _search_rows(
+        self, sources: Sequence[Sequence[int]], options: SearchOptions, rows: list[int]
+    ) -> list[list[Hypothesis]]:
+        """n-best hypotheses of sources `rows`, searched as one batch."""
+        state, caps = self.start_state(sources, rows, options), self.output_caps(sources, rows)
+        return search(self.model.step, state, caps, BOS_ID, EOS_ID, options)
 
     def start_state(
         self, sources: Sequence[Sequence[int]], rows: list[int], options: SearchOptions, running: bool = False
@@ -178,7 +187,7 @@ class Translator:
         return torch.tensor([self.limits.max_output(len(sources[r])) for r in rows])
 
     def translate(
-        self, texts: Sequence[str], options: SearchOptions | None = None, batch_tokens: int = DEFAULT_BATCH_TOKENS
+        self, texts: Sequence[str], options: SearchOptions | None = None, batch_tokens: int | None = None
     ) -> list[Translation]:
         """Translate texts, answering in input order; see the module docstring for odd inputs."""
         options = options or self.options

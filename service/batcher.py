@@ -38,9 +38,10 @@ Invariants of both:
   (`Overloaded`, so the client can retry elsewhere or later) instead of taking the worker's
   time, and a batch stops growing when it would make a request in it miss its deadline.
 - A failing search fails only its own requests; on CUDA out-of-memory the work is split
-  (request mode: the batch in halves; step mode: the running sentences go back to the queue
-  and the search's budget is halved) and retried. If the loop itself fails, a supervisor logs
-  it, counts it (`on_crash`), and starts it again; `healthy` is false until it runs again.
+  (request mode: `Translator.translate_ids` searches the batch in halves; step mode: the
+  running sentences go back to the queue and the search's budget is halved) and retried. If
+  the loop itself fails, a supervisor logs it, counts it (`on_crash`), and starts it again;
+  `healthy` is false until it runs again.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from typing import Literal, Protocol, TypeVar
 
 import torch
 
-from nmt.batching import DEFAULT_BATCH_TOKENS, fits
+from nmt.batching import BATCH_TOKENS, fits
 from nmt.scheduler import Scheduler
 from nmt.search import Hypothesis, SearchOptions
 
@@ -72,7 +73,8 @@ T = TypeVar("T")
 
 
 class Searcher(Protocol):
-    """What a request is translated by: a `Translator`, or a test's stand-in."""
+    """What a request is translated by: a `Translator` (which halves a batch that runs out of memory), or a
+    test's stand-in."""
 
     def translate_ids(
         self, sources: Sequence[Sequence[int]], options: SearchOptions, batch_tokens: int
@@ -250,7 +252,7 @@ class Batcher:
 
     def __init__(
         self,
-        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        batch_tokens: int = BATCH_TOKENS["cpu"],
         max_wait_s: float = 0.005,
         queue_limit: int = 2048,
         batching: bool = True,
@@ -726,7 +728,9 @@ class Batcher:
         sources = [job.sources[i] for job, i in batch]
         started = time.perf_counter()
         try:
-            found = await loop.run_in_executor(self._executor, self._run_split, searcher, sources, options)
+            found = await loop.run_in_executor(
+                self._executor, searcher.translate_ids, sources, options, self.batch_tokens
+            )
         except Exception as err:
             log.exception("a batch of %d sentences failed", len(batch))
             for job in {job for job, _ in batch}:
@@ -741,20 +745,3 @@ class Batcher:
             self._on_batch(stats)
         for (job, index), hyps in zip(batch, found, strict=True):
             self._answer(job, index, hyps)
-
-    def _run_split(self, searcher: Searcher, sources: list[Sequence[int]], options: SearchOptions) -> list[
-        list[Hypothesis]
-    ]:  # fmt: skip
-        """Search all sources as one batch; on out-of-memory, free the cache and search each half separately."""
-        try:
-            return searcher.translate_ids(sources, options, self.batch_tokens)
-        except torch.cuda.OutOfMemoryError:
-            if len(sources) == 1:
-                raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            half = len(sources) // 2
-            log.warning("out of memory on %d sentences: retrying in two halves", len(sources))
-            return self._run_split(searcher, sources[:half], options) + self._run_split(
-                searcher, sources[half:], options
-            )

@@ -14,7 +14,7 @@ import torch
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from nmt.batching import DEFAULT_BATCH_TOKENS
+from nmt.batching import BATCH_TOKENS, default_batch_tokens
 from nmt.dtypes import ALIASES, DtypeName
 from nmt.precision import PrecisionChoice
 from nmt.shortlist import ShortlistUse
@@ -44,7 +44,10 @@ class Settings(BaseSettings):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
     beam_size: int = Field(5, ge=1, le=16, description="default beam size")
     max_beam_size: int = Field(8, ge=1, le=64, description="largest beam a request may ask for")
-    batch_tokens: int = Field(DEFAULT_BATCH_TOKENS, ge=64, description="source tokens per batched search")
+    batch_tokens: int | None = Field(
+        None, ge=64, description=f"source tokens per batched search (default: {BATCH_TOKENS['cpu']} on a CPU, "
+        f"{BATCH_TOKENS['cuda']} on a GPU)",
+    )  # fmt: skip
     max_wait_ms: float = Field(20.0, ge=0.0, le=10_000, description="longest a batch waits for batch-mates")
     batching: bool = Field(True, description="false: one request per search (for comparison)")
     scheduling: Scheduling = Field(
@@ -77,14 +80,22 @@ class Settings(BaseSettings):
         chosen: str | None = None
         if self.quantize == "int8":
             chosen = "int8"
-        elif self.dtype is not None and (
-            self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available())
-        ):
+        elif self.dtype is not None and self.on_gpu:
             chosen = self.dtype
         if chosen is not None and self.precision == "auto":
             log.warning("NMT_QUANTIZE and NMT_DTYPE are deprecated: set NMT_PRECISION=%s", chosen)
             object.__setattr__(self, "precision", chosen)  # the settings are frozen once validated
         return self
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether models run on a CUDA GPU (NMT_DEVICE=cuda, or auto with one present)."""
+        return self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available())
+
+    @property
+    def search_tokens(self) -> int:
+        """NMT_BATCH_TOKENS, or the budget of the device models run on."""
+        return self.batch_tokens or default_batch_tokens("cuda" if self.on_gpu else "cpu")
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -35,7 +35,7 @@ class ServiceState:
         self._drain_end: float | None = None  # event-loop time the drain must end by
         self._on_fatal = on_fatal
         self.batcher = Batcher(
-            batch_tokens=settings.batch_tokens,
+            batch_tokens=settings.search_tokens,
             max_wait_s=settings.max_wait_ms / 1000,
             queue_limit=settings.queue_limit,
             batching=settings.batching,

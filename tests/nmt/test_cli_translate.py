@@ -119,6 +119,22 @@ def test_user_errors_give_one_line_and_exit_1(model: str, input_file: Path, args
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_a_sentence_too_large_for_the_gpu_is_a_one_line_error(
+    model: str, input_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Out of memory even after halving the batch down to one sentence: a message, exit 1, no traceback."""
+
+    def out_of_memory(*_: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr("nmt.translator.Translator._search_rows", out_of_memory)
+    out = tmp_path / "out.txt"
+    assert translate_main(["--model", model, "--device", "cpu", "--input", str(input_file), "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "out of GPU memory searching a single sentence" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_non_utf8_input_names_the_line(model: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"a b\n\xff\xfe c\n")

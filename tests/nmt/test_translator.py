@@ -6,7 +6,9 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 
+from nmt.batching import BATCH_TOKENS, default_batch_tokens
 from nmt.errors import InputError
 from nmt.model import Seq2Seq
 from nmt.search import SearchOptions
@@ -135,3 +137,40 @@ def test_clean_text() -> None:
 
 def test_model_directory_path_type(reverse_model: TrainResult) -> None:
     assert isinstance(reverse_model.model_dir, Path)
+
+
+def test_the_batch_budget_defaults_to_the_device_s(tiny_model: Seq2Seq, tokenizer: Tokenizer) -> None:
+    """A GPU is filled by batches that would spill a CPU's caches: each device type has its own default."""
+    assert BATCH_TOKENS["cuda"] > BATCH_TOKENS["cpu"]
+    assert Translator(tiny_model, tokenizer, "cpu").batch_tokens == BATCH_TOKENS["cpu"]
+    assert Translator(tiny_model, tokenizer, "cuda").batch_tokens == BATCH_TOKENS["cuda"]  # not moved: no GPU needed
+    assert default_batch_tokens("mps") == BATCH_TOKENS["cpu"]  # a device without a measured budget
+
+
+def test_a_batch_that_runs_out_of_memory_is_searched_in_halves_with_the_same_answers(
+    tiny_model: Seq2Seq, tokenizer: Tokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a GPU too small for the default budget does: every sentence is still answered, as it would be alone."""
+    translator = Translator(tiny_model, tokenizer)
+    texts, options = _texts(11, seed=7), SearchOptions(beam_size=3)
+    expected = translator.translate(texts, options)
+    encode, searched = tiny_model.encode, []
+
+    def encode_within_memory(src: torch.Tensor, src_len: torch.Tensor):  # type: ignore[no-untyped-def]
+        if src.size(0) > 3:
+            raise torch.cuda.OutOfMemoryError("fake: more than 3 sentences")
+        searched.append(src.size(0))
+        return encode(src, src_len)
+
+    monkeypatch.setattr(tiny_model, "encode", encode_within_memory)
+    halved = translator.translate(texts, options)  # within the default budget, which holds all 11
+    assert [t.text for t in halved] == [t.text for t in expected]
+    assert [t.score for t in halved] == pytest.approx([t.score for t in expected], abs=1e-5)
+    assert sum(searched) == len(texts) and max(searched) <= 3
+
+    def no_memory_at_all(src: torch.Tensor, src_len: torch.Tensor):  # type: ignore[no-untyped-def]
+        raise torch.cuda.OutOfMemoryError("fake: not even one sentence")
+
+    monkeypatch.setattr(tiny_model, "encode", no_memory_at_all)
+    with pytest.raises(torch.cuda.OutOfMemoryError):  # the caller hears of it (nmt-translate: a one-line error)
+        translator.translate(texts[:2], options)

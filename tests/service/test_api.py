@@ -171,6 +171,19 @@ def test_api_keys(make_client: Callable[..., TestClient], header: str) -> None:
     assert client.get("/healthz").status_code == 200
 
 
+def test_the_search_budget_defaults_to_the_device_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset NMT_BATCH_TOKENS means the budget of the device models run on; a set one is kept as given."""
+    from nmt.batching import BATCH_TOKENS
+    from service.settings import load_settings
+
+    monkeypatch.setenv("NMT_DEVICE", "cpu")
+    assert load_settings().search_tokens == BATCH_TOKENS["cpu"]
+    monkeypatch.setenv("NMT_DEVICE", "cuda")
+    assert load_settings().search_tokens == BATCH_TOKENS["cuda"]
+    monkeypatch.setenv("NMT_BATCH_TOKENS", "1000")
+    assert load_settings().search_tokens == 1000
+
+
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from service.settings import SettingsError, load_settings
 

@@ -187,13 +187,17 @@ def test_a_failing_batch_fails_only_its_requests() -> None:
     run(main())
 
 
-def test_out_of_memory_splits_the_batch() -> None:
+def test_out_of_memory_the_searcher_cannot_avoid_fails_the_request_with_a_reason() -> None:
+    """`Translator.translate_ids` halves a batch that runs out of memory (tests/nmt/test_translator.py); what
+    still does not fit fails with out_of_memory set (a 503 for the client), and the worker goes on."""
+
     async def main() -> None:
         fake = FakeSearch(oom_above=2)
         b = await started(fake)
-        result = await b.submit(fake, [[i, i + 1] for i in range(7)], OPTS, 10)
-        assert tokens(result) == [[i + 1, i] for i in range(7)]
-        assert all(len(batch) <= 2 for batch in fake.batches)
+        with pytest.raises(BatchFailed) as err:
+            await b.submit(fake, [[i, i + 1] for i in range(7)], OPTS, 10)
+        assert err.value.out_of_memory
+        assert tokens(await b.submit(fake, [[3, 4]], OPTS, 10)) == [[4, 3]]
         await b.stop()
 
     run(main())
