@@ -40,11 +40,18 @@ def refill(translator: Translator, sources: Sequence[Sequence[int]], group: int,
     waiting = 0
     while waiting < len(sources) or scheduler.running:
         batch = list(range(waiting, min(waiting + group, len(sources))))
-        if batch and scheduler.room(len(batch), max(len(sources[i]) for i in batch)):
+        while len(batch) > 1 and not scheduler.running and not scheduler.room(len(batch), longest(sources, batch)):
+            batch.pop()  # a group over the whole budget: what fits (else it would wait for ever)
+        if batch and scheduler.room(len(batch), longest(sources, batch)):
             found.update(scheduler.admit([(i, sources[i]) for i in batch]))
             waiting += len(batch)
         found.update(scheduler.step())
     return [found[i] for i in range(len(sources))]
+
+
+def longest(sources: Sequence[Sequence[int]], batch: list[int]) -> int:
+    """The longest of sources `batch`, in subwords."""
+    return max(len(sources[i]) for i in batch)
 
 
 def answers(nbest: list[list[Hypothesis]]) -> list[list[tuple[list[int], float]]]:
