@@ -14,6 +14,8 @@ schedules in one of two ways (`scheduling`):
   take ten times as long as alone. While the express lane runs, the bulk lane steps only when the
   express steps have earned it the time (`EXPRESS_SLOWDOWN`): a small request is slowed down
   about that much by large ones, and large ones keep half the worker, in large efficient steps.
+  Where a step costs about the same whatever it holds (a GPU), the lane would only halve the
+  bulk's throughput: a small request joins the bulk lane instead (`_express_pays`).
 - **request** (the default, `DEFAULT_SCHEDULING`): a batch of whole sentences starts when the budget is full or
   `max_wait_s` has passed since the oldest waiting sentence arrived or the worker became free,
   whichever is later, and runs to its end. Counting from when the worker became free lets the
@@ -167,7 +169,8 @@ class CostModel:
     single rate learnt from small batches would make every estimate too slow, refuse work, keep
     batches small, and so feed itself. The fit is least squares over the recent observations
     (older ones weigh less); until different sizes have been seen it falls back to a rate
-    through the origin.
+    through the origin, and where different sizes took the same time (a GPU's decoder step) the
+    cost is fixed.
     """
 
     DECAY = 0.95  # weight of the previous observations against a new one
@@ -197,7 +200,9 @@ class CostModel:
         if spread > 1e-6 * self._w * self._xx:  # different sizes: fit both terms
             per_unit = (self._w * self._xy - self._x * self._y) / spread
             fixed = (self._y - per_unit * self._x) / self._w
-            if per_unit > 0 and fixed >= 0:
+            if per_unit <= 0:
+                return self._y / self._w, 0.0
+            if fixed >= 0:
                 return fixed, per_unit
         return 0.0, self._xy / max(self._xx, 1e-12)
 
@@ -235,6 +240,7 @@ class _Lane:
     members: dict[_Slot, int] = field(default_factory=dict)
     admitted: float = -math.inf  # event-loop time of its last admission
     allowance: float = 0.0  # a bulk lane beside a running express lane: seconds it may step before waiting again
+    peak: int = 0  # the most sentences one of its steps has held (its tail is no guide to the next arrivals)
 
 
 @dataclass
@@ -383,7 +389,7 @@ class Batcher:
             results=[None] * len(sources),
             todo=deque(range(len(sources))),
             remaining=len(sources),
-            express=len(sources) <= EXPRESS_SENTENCES,
+            express=len(sources) <= EXPRESS_SENTENCES and self._express_pays(key, len(sources)),
         )
         if now + self._expected(job) > deadline:
             raise Overloaded(f"cannot be translated within {timeout_s:g} s behind the {self._queued} sentences queued")
@@ -408,6 +414,17 @@ class Batcher:
         # here would have to guess its output lengths and its wait (a request of 128 long sources with
         # one-word outputs, refused here at once by such a guess, took 6 s alone)
         return 0.0
+
+    def _express_pays(self, key: _Key, sentences: int) -> bool:
+        """Whether a small request needs the express lane: inside the running bulk lane, as full as it has
+        been, each of its steps would take over EXPRESS_SLOWDOWN times one of its own. On a CPU a step's
+        time grows with its sentences, so it does; on a GPU it hardly grows, and the request joins the
+        bulk lane, which then keeps the whole worker."""
+        bulk = self._lanes.get((key, False))
+        alone = self._cost(key).estimate(sentences)
+        if bulk is None or alone <= 0:
+            return True
+        return self._cost(key).estimate(bulk.peak + sentences) > EXPRESS_SLOWDOWN * alone
 
     def _cost(self, key: _Key) -> CostModel:
         return self._costs.setdefault(key, CostModel())
@@ -631,6 +648,7 @@ class Batcher:
             self._recover(lk, lane, outcome.error)
             return
         if outcome.sentences:
+            lane.peak = max(lane.peak, outcome.sentences)
             self._cost(key).observe(outcome.sentences, outcome.seconds)
             if self._on_batch is not None:
                 jobs = {job for job, _ in lane.members}

@@ -497,6 +497,31 @@ def test_a_small_request_beside_large_ones_does_not_step_at_their_pace() -> None
     run(main())
 
 
+def test_where_a_step_costs_the_same_whatever_it_holds_a_small_request_joins_the_bulk_lane() -> None:
+    """A GPU's decoder step takes about as long with 1 sentence as with 64: an express lane would halve the
+    bulk's throughput for nothing. Small requests then step inside the bulk lane, which never rests."""
+
+    async def main() -> None:
+        log = StepLog(delay=0.004)  # every step ~4 ms, whatever it holds
+        b = await stepping(log)
+        bulk = [  # lengths 4-79: sentences finish at different steps, so the cost model sees different sizes
+            asyncio.create_task(b.submit(log.searcher, [[1] * (4 + 5 * i) for i in range(16)], OPTS, 30))
+            for _ in range(4)
+        ]
+        await asyncio.sleep(0.06)
+        first = len(log.steps)
+        for i in range(3):
+            answer = await b.submit(log.searcher, [[7, i, 7, 7, 7, 8]], OPTS, 30)
+            assert tokens(answer) == [[8, 7, 7, 7, i, 7]]
+        during = log.steps[first:]
+        assert all(any(row[0] == 1 for row in step) for step in during), [len(step) for step in during]
+        assert sum([7, 0, 7, 7, 7, 8] in step for step in during) == 6  # it ran its six steps, inside the bulk's
+        assert [len(tokens(await t)) for t in bulk] == [16] * 4
+        await b.stop()
+
+    run(main())
+
+
 def test_large_requests_keep_their_share_while_small_ones_keep_coming() -> None:
     """The express lane goes first but cannot starve the bulk: while small requests keep it busy,
     the bulk lane still steps for about (EXPRESS_SLOWDOWN - 1) / EXPRESS_SLOWDOWN of the time (a half)."""
