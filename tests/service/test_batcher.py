@@ -307,6 +307,16 @@ def test_the_cost_model_separates_fixed_and_per_token_time() -> None:
     assert cost.estimate(2000, batches=2) == pytest.approx(2 * 0.2 + 2.0)
 
 
+def test_steps_that_take_the_same_time_at_every_size_are_a_fixed_cost() -> None:
+    """A GPU's step: 1 and 200 sentences take 8 ms alike (and noise may tilt the fit below flat).
+    A rate through the origin would make 200 sentences look 200 times as slow as one."""
+    cost = CostModel()
+    for size, seconds in [(1, 0.0081), (200, 0.0080), (50, 0.0080), (120, 0.0079), (5, 0.0081)] * 4:
+        cost.observe(size, seconds)
+    assert cost.estimate(200) == pytest.approx(0.008, rel=0.05) and cost.estimate(1) == pytest.approx(0.008, rel=0.05)
+    assert cost.most(1.0) == float("inf")
+
+
 def test_one_stalled_step_does_not_make_every_larger_step_look_slow() -> None:
     """A pause (a page fault, another process) during one small step must not tilt the line into refusals."""
     cost = CostModel()
