@@ -514,6 +514,8 @@ def test_where_a_step_costs_the_same_whatever_it_holds_a_small_request_joins_the
     async def main() -> None:
         log = StepLog(delay=0.004)  # every step ~4 ms, whatever it holds
         b = await stepping(log)
+        for n in (8, 64):  # the cost model sees steps of 8 and of 64 sentences take the same time
+            await b.submit(log.searcher, [[2] * 12] * n, OPTS, 30)
         bulk = [  # lengths 4-79: sentences finish at different steps, so the cost model sees different sizes
             asyncio.create_task(b.submit(log.searcher, [[1] * (4 + 5 * i) for i in range(16)], OPTS, 30))
             for _ in range(4)
