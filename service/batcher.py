@@ -422,7 +422,7 @@ class Batcher:
         bulk lane, which then keeps the whole worker."""
         bulk = self._lanes.get((key, False))
         alone = self._cost(key).estimate(sentences)
-        if bulk is None or alone <= 0:
+        if bulk is None or not bulk.peak or alone <= 0:  # no bulk step yet: nothing to judge its size by
             return True
         return self._cost(key).estimate(bulk.peak + sentences) > EXPRESS_SLOWDOWN * alone
 
