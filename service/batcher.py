@@ -144,7 +144,7 @@ class _Job:
     todo: deque[int] = field(default_factory=deque)  # sentences not yet searched or admitted
     remaining: int = 0  # sentences without a result
     running: int = 0  # sentences in a running search (step mode)
-    express: bool = False  # step mode: small enough for the express lane (EXPRESS_SENTENCES)
+    express: bool = False  # step mode: runs in its key's express lane (small, and the lane pays: `_express_pays`)
     started: float | None = None  # when its first sentence was admitted (step mode)
     finish_step: int = 0  # the running search's step by which its admitted sentences should be done
     gone: bool = False  # nobody waits for it any more: answered, failed, expired or hung up
@@ -420,11 +420,11 @@ class Batcher:
         been, each of its steps would take over EXPRESS_SLOWDOWN times one of its own. On a CPU a step's
         time grows with its sentences, so it does; on a GPU it hardly grows, and the request joins the
         bulk lane, which then keeps the whole worker."""
-        bulk = self._lanes.get((key, False))
-        alone = self._cost(key).estimate(sentences)
+        bulk, cost = self._lanes.get((key, False)), self._cost(key)
+        alone = cost.estimate(sentences)
         if bulk is None or not bulk.peak or alone <= 0:  # no bulk step yet: nothing to judge its size by
             return True
-        return self._cost(key).estimate(bulk.peak + sentences) > EXPRESS_SLOWDOWN * alone
+        return cost.estimate(bulk.peak + sentences) > EXPRESS_SLOWDOWN * alone
 
     def _cost(self, key: _Key) -> CostModel:
         return self._costs.setdefault(key, CostModel())
