@@ -108,6 +108,14 @@ class DecoderState:
             vocab=vocab,
         )
 
+    def narrow(self, width: int) -> DecoderState:
+        """The memory cut to its first `width` source positions: padding no sentence still needs
+        (the longest one went), so attention stops paying for it."""
+        if width >= self.mask.size(1):
+            return self
+        grid = None if self.grid is None else GridMemory(self.grid.values[:, :width].contiguous(), self.grid.scale)
+        return replace(self, memory=self.memory[:, :width], mask=self.mask[:, :width].contiguous(), grid=grid)
+
     def reorder_beams(self, index: torch.Tensor) -> DecoderState:
         """Rows `index` when rows only move among the beams of one sentence: the memory stays as it is."""
         return replace(

@@ -78,3 +78,4 @@ class Scheduler(Generic[Key]):
         gone = [self.lengths.pop(key) for key in keys if key in self.lengths]
         if gone and max(gone) >= self.longest:
             self.longest = max(self.lengths.values(), default=0)
+            self.search.narrow(self.longest)

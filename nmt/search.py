@@ -208,6 +208,11 @@ class BeamSearch(Generic[Key]):
             old = torch.nn.functional.pad(self.attn_hist, (0, width - self.attn_hist.size(2)))
             self.attn_hist = torch.cat([old, old.new_zeros(rows, old.size(1), width)])
 
+    def narrow(self, width: int) -> None:
+        """Cut the memory to `width` source positions, the longest source still running (padding only)."""
+        if self.state is not None:
+            self.state = self.state.narrow(width)
+
     def drop(self, keys: Collection[Key]) -> None:
         """Take sentences out of the running batch at once (their results are never produced)."""
         if self.state is None:

@@ -47,6 +47,8 @@ def _trickle(translator: Translator, sources: list[list[int]], options: SearchOp
         assert scheduler.running * max(scheduler.lengths.values(), default=0) <= budget  # the batching rule
         found.update(scheduler.step())
         steps += 1
+        state = scheduler.search.state  # the memory holds no padding beyond the longest source still running
+        assert state is None or state.mask.size(1) == scheduler.longest
     return found, steps
 
 
