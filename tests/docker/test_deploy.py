@@ -84,9 +84,11 @@ def test_copied_files_exist_and_reach_the_build_context(dockerfile: Path) -> Non
                 assert any(src.rstrip("/") == a or src.startswith(a + "/") for a in allowed), f"{src} is dockerignored"
 
 
-def test_the_image_entrypoint_serves_outside_docker(tmp_path: Path, models_dir: Path) -> None:
-    """Run the CPU image's exact ENTRYPOINT and ENV with the models volume and port remapped."""
-    stage = final_stage(DOCKERFILES[0])
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_the_image_entrypoint_serves_outside_docker(tmp_path: Path, models_dir: Path, dockerfile: Path) -> None:
+    """Run an image's exact ENTRYPOINT and ENV with the models volume and port remapped: the CUDA image
+    too, which must serve on whatever device is here (NMT_DEVICE=auto: a node without a GPU gets the CPU)."""
+    stage = final_stage(dockerfile)
     env = dict(os.environ)
     for op, args in stage:
         if op == "ENV":
