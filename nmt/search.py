@@ -49,7 +49,8 @@ class SearchOptions:
 
 @dataclass(frozen=True)
 class Hypothesis:
-    """One output: token ids (no bos/eos), ranking score, total log-probability, attention (T+1, S)."""
+    """One output: token ids (no bos/eos), ranking score, total log-probability, attention (T+1, S) over
+    its own source positions (subwords + eos), whatever the batch was padded to."""
 
     tokens: list[int]
     score: float
@@ -125,7 +126,7 @@ def greedy_search(
         done = prev == eos
         if bool(done.any()):
             ended = done.nonzero().squeeze(1)  # one transfer from the device for every sentence that ended
-            attention = attn_hist.index_select(0, ended).float().cpu() if attn_hist is not None else None
+            attention = _own_columns(attn_hist, ended, state.mask.index_select(0, ended))
             rows = zip(active[ended].tolist(), history[ended].tolist(), log_prob[ended].tolist(), strict=True)
             for j, (owner, tokens, total) in enumerate(rows):
                 score = normalized_score(total, len(tokens) + 1, options.length_penalty, options.alpha)
@@ -136,6 +137,15 @@ def greedy_search(
             attn_hist = attn_hist[keep] if attn_hist is not None else None
         history = torch.cat([history, prev.unsqueeze(1)], dim=1)
     return [r for r in results if r is not None]
+
+
+def _own_columns(attn_hist: torch.Tensor | None, rows: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor] | None:
+    """Attention histories (T, S) of `rows`, each cut to its sentence's source positions (`mask` (N, S) per row):
+    the padding columns of a batch are not part of a sentence's answer. On the host."""
+    if attn_hist is None:
+        return None
+    attention = attn_hist.index_select(0, rows).float().cpu()
+    return [a[:, :width] for a, width in zip(attention, mask.sum(dim=1).tolist(), strict=True)]
 
 
 class BeamSearch(Generic[Key]):
@@ -244,14 +254,15 @@ class BeamSearch(Generic[Key]):
         self.t["counts"] = self.t["counts"].index_add(0, ended, torch.ones_like(ended))
         produced = self.t["produced"].index_select(0, ended).tolist()
         tokens = self.history.index_select(0, rows).tolist()
-        attention = self.attn_hist.index_select(0, rows).float().cpu() if self.attn_hist is not None else None
+        assert self.state is not None
+        attention = _own_columns(self.attn_hist, rows, self.state.mask.index_select(0, ended))
         options = self.options
         for i, (owner, n, toks, log_prob) in enumerate(
             zip(ended.tolist(), produced, tokens, log_probs.tolist(), strict=True)
         ):
             toks = toks[len(toks) - n :]
             score = normalized_score(log_prob, n + 1, options.length_penalty, options.alpha)
-            attn = None if attention is None else attention[i][attention.size(1) - n - 1 :]
+            attn = None if attention is None else attention[i][attention[i].size(0) - n - 1 :]
             self.finished.setdefault(self.keys[owner], []).append(Hypothesis(toks, score, log_prob, attn))
 
     def step(self) -> list[tuple[Key, list[Hypothesis]]]:

@@ -38,8 +38,10 @@ def _admit(search: BeamSearch[int], translator: Translator, sources: list[list[i
     search.admit(state, translator.output_caps(sources, list(range(len(sources)))), keys)
 
 
-def _answers(found: dict[int, list[Hypothesis]]) -> dict[int, list[tuple[list[int], float]]]:
-    return {key: [(h.tokens, h.score) for h in hyps] for key, hyps in found.items()}
+def _answers(found: dict[int, list[Hypothesis]]) -> dict[int, list[tuple[list[int], float, list | None]]]:
+    """Tokens, score and attention (with return_attention) of each hypothesis."""
+    return {key: [(h.tokens, h.score, None if h.attention is None else h.attention.tolist()) for h in hyps]
+            for key, hyps in found.items()}  # fmt: skip
 
 
 def _alone(translator: Translator, sources: list[list[int]], options: SearchOptions) -> dict[int, list]:
@@ -54,7 +56,7 @@ def _alone(translator: Translator, sources: list[list[int]], options: SearchOpti
 
 @pytest.mark.parametrize("beam", [2, 5])
 def test_a_sentence_that_joins_at_any_step_gets_its_answer_alone(translator: Translator, beam: int) -> None:
-    options = SearchOptions(beam_size=beam, n_best=2)
+    options = SearchOptions(beam_size=beam, n_best=2, return_attention=True)
     with torch.inference_mode():
         sources = translator.encode(_texts(12, seed=beam))
         expected = _alone(translator, sources, options)

@@ -115,6 +115,18 @@ def test_alignments_cover_source_and_target_tokens(trained: Translator) -> None:
         assert max(range(5), key=lambda j: t.alignment[0][j]) in (3, 4)
 
 
+def test_an_alignment_covers_its_own_source_whatever_it_was_batched_with(trained: Translator) -> None:
+    """A batch pads its sources to the longest; the padding's columns are not part of anyone's alignment."""
+    for beam in (1, 3):
+        options = SearchOptions(beam_size=beam, return_attention=True)
+        [alone] = trained.translate(["a b"], options)
+        beside = trained.translate(["a b", "a b c d e f g h i j"], options)
+        for t in (alone, *beside):
+            assert t.alignment is not None and t.source_tokens is not None
+            assert {len(row) for row in t.alignment} == {len(t.source_tokens)}
+        assert torch.tensor(beside[0].alignment).allclose(torch.tensor(alone.alignment), atol=1e-5)
+
+
 def test_int8_quantization_translates(reverse_model: TrainResult) -> None:
     quantized = Translator.from_dir(reverse_model.model_dir, device="cpu", precision="int8")
     out = quantized.translate(["a b c d", "e f g"])
