@@ -55,8 +55,14 @@ def _alone(translator: Translator, sources: list[list[int]], options: SearchOpti
 
 
 @pytest.mark.parametrize("beam", [2, 5])
-def test_a_sentence_that_joins_at_any_step_gets_its_answer_alone(translator: Translator, beam: int) -> None:
+@pytest.mark.parametrize("constrained", [False, True], ids=["free", "min length, no repeated bigrams"])
+def test_a_sentence_that_joins_at_any_step_gets_its_answer_alone(
+    translator: Translator, beam: int, constrained: bool
+) -> None:
+    """Whatever the search options: the constraints read each row's own history, right-aligned in the batch."""
     options = SearchOptions(beam_size=beam, n_best=2, return_attention=True)
+    if constrained:
+        options = SearchOptions(beam_size=beam, min_length=9, no_repeat_ngram=2, length_penalty="gnmt", alpha=1.0)
     with torch.inference_mode():
         sources = translator.encode(_texts(12, seed=beam))
         expected = _alone(translator, sources, options)
