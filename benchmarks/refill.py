@@ -2,9 +2,9 @@
 
 Translates Multi30k test_2016_flickr (repeated --copies times) with `Translator.translate_ids`
 (sort by length, batch by the token budget, each batch searched to its end: what `nmt-translate`
-runs) and with `nmt.scheduler.Scheduler` refilled: sentences in input order join the running
-search in groups whenever a group fits the budget beside the running ones, so the batch never
-runs down to a tail. Each row is the fastest of --repeat runs after a warm-up; the answers of
+runs) and with `nmt.scheduler.Scheduler` refilled: sentences in input order (or longest first,
+`--orders`) join the running search in groups whenever a group fits the budget beside the running
+ones, so the batch never runs down to a tail. Each row is the fastest of --repeat runs after a warm-up; the answers of
 every refill run are compared with those of sort-and-batch (batch invariance): the table says
 how many sentences differ, and the exit status is 1 if any did.
 
@@ -31,15 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SRC = ROOT.parent / "shared" / "data" / "multi30k" / "test_2016_flickr.de"
 
 
-def refill(translator: Translator, sources: Sequence[Sequence[int]], group: int, budget: int) -> list[
+def refill(translator: Translator, sources: Sequence[Sequence[int]], group: int, budget: int, by_length: bool) -> list[
     list[Hypothesis]
 ]:  # fmt: skip
-    """n-best of every source, admitted `group` at a time into one running search whenever they fit."""
+    """n-best of every source, admitted `group` at a time into one running search whenever they fit;
+    in input order, or (`by_length`) longest first, as sort-and-batch takes them."""
     scheduler: Scheduler[int] = Scheduler(translator, translator.options, budget)
     found: dict[int, list[Hypothesis]] = {}
+    order = sorted(range(len(sources)), key=lambda i: -len(sources[i])) if by_length else list(range(len(sources)))
     waiting = 0
     while waiting < len(sources) or scheduler.running:
-        batch = list(range(waiting, min(waiting + group, len(sources))))
+        batch = order[waiting : waiting + group]
         while len(batch) > 1 and not scheduler.running and not scheduler.room(len(batch), longest(sources, batch)):
             batch.pop()  # a group over the whole budget: what fits (else it would wait for ever)
         if batch and scheduler.room(len(batch), longest(sources, batch)):
@@ -69,6 +71,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-tokens", type=int, help="default: the device's (nmt.batching.BATCH_TOKENS)")
+    parser.add_argument("--orders", nargs="+", choices=["input", "length"], default=["input", "length"],
+                        help="the order sources join in: as given, or longest first")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     translator = Translator.from_dir(args.model, device=args.device, options=SearchOptions(beam_size=5))
@@ -91,9 +95,10 @@ def main() -> int:
         return len(sources) / best, differ
 
     rows.append(("sort-and-batch (nmt-translate)", *fastest(sort_and_batch)))
-    for group in args.groups:
-        run = functools.partial(refill, translator, sources, group, budget)
-        rows.append((f"refill, groups of {group}", *fastest(run)))
+    for order in args.orders:
+        for group in args.groups:
+            run = functools.partial(refill, translator, sources, group, budget, order == "length")
+            rows.append((f"refill, {order} order, groups of {group}", *fastest(run)))
     where = torch.cuda.get_device_name() if translator.device.type == "cuda" else f"{args.threads} threads"
     print(f"\n{len(sources)} sentences ({args.src.name} x {args.copies}), beam 5, {where}, "
           f"CPU {torch.backends.cpu.get_cpu_capability()}, precision {translator.precision}, "
