@@ -15,7 +15,8 @@ schedules in one of two ways (`scheduling`):
   express steps have earned it the time (`EXPRESS_SLOWDOWN`): a small request is slowed down
   about that much by large ones, and large ones keep half the worker, in large efficient steps.
   Where a step costs about the same whatever it holds (a GPU), the lane would only halve the
-  bulk's throughput: a small request joins the bulk lane instead (`_express_pays`).
+  bulk's throughput: a small request joins the bulk lane instead, if the bulk lane has room
+  for it in its budget (`_express_pays`).
 - **request** (the default, `DEFAULT_SCHEDULING`): a batch of whole sentences starts when the budget is full or
   `max_wait_s` has passed since the oldest waiting sentence arrived or the worker became free,
   whichever is later, and runs to its end. Counting from when the worker became free lets the
@@ -389,7 +390,7 @@ class Batcher:
             results=[None] * len(sources),
             todo=deque(range(len(sources))),
             remaining=len(sources),
-            express=len(sources) <= EXPRESS_SENTENCES and self._express_pays(key, len(sources)),
+            express=len(sources) <= EXPRESS_SENTENCES and self._express_pays(key, sources),
         )
         if now + self._expected(job) > deadline:
             raise Overloaded(f"cannot be translated within {timeout_s:g} s behind the {self._queued} sentences queued")
@@ -415,16 +416,20 @@ class Batcher:
         # one-word outputs, refused here at once by such a guess, took 6 s alone)
         return 0.0
 
-    def _express_pays(self, key: _Key, sentences: int) -> bool:
-        """Whether a small request needs the express lane: inside the running bulk lane, as full as it has
-        been, each of its steps would take over EXPRESS_SLOWDOWN times one of its own. On a CPU a step's
-        time grows with its sentences, so it does; on a GPU it hardly grows, and the request joins the
-        bulk lane, which then keeps the whole worker."""
+    def _express_pays(self, key: _Key, sources: Sequence[Sequence[int]]) -> bool:
+        """Whether a small request needs the express lane: beside the running bulk lane, as full as it has
+        been, it would not fit the budget (it would wait for bulk sentences to finish: a few very long
+        sources fill it), or each of its steps would take over EXPRESS_SLOWDOWN times one of its own. On a
+        CPU a step's time grows with its sentences, so it does; on a GPU it hardly grows, and the request
+        joins the bulk lane, which then keeps the whole worker."""
         bulk, cost = self._lanes.get((key, False)), self._cost(key)
-        alone = cost.estimate(sentences)
+        alone = cost.estimate(len(sources))
         if bulk is None or not bulk.peak or alone <= 0:  # no bulk step yet: nothing to judge its size by
             return True
-        return cost.estimate(bulk.peak + sentences) > EXPRESS_SLOWDOWN * alone
+        beside_peak = max(bulk.peak - bulk.search.running, 0) + len(sources)
+        if not bulk.search.room(beside_peak, max(len(s) for s in sources)):
+            return True
+        return cost.estimate(bulk.peak + len(sources)) > EXPRESS_SLOWDOWN * alone
 
     def _cost(self, key: _Key) -> CostModel:
         return self._costs.setdefault(key, CostModel())

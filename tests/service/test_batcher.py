@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 import pytest
 import torch
 
+from nmt.batching import BATCH_TOKENS
 from nmt.search import Hypothesis, SearchOptions
 from service.batcher import EXPRESS_SLOWDOWN, Batcher, BatchFailed, CostModel, DeadlineExceeded, Overloaded
 
@@ -513,7 +514,7 @@ def test_where_a_step_costs_the_same_whatever_it_holds_a_small_request_joins_the
 
     async def main() -> None:
         log = StepLog(delay=0.004)  # every step ~4 ms, whatever it holds
-        b = await stepping(log)
+        b = await stepping(log, batch_tokens=BATCH_TOKENS["cuda"])  # and a GPU's budget: room beside the bulk
         for n in (8, 64):  # the cost model sees steps of 8 and of 64 sentences take the same time
             await b.submit(log.searcher, [[2] * 12] * n, OPTS, 30)
         bulk = [  # lengths 4-79: sentences finish at different steps, so the cost model sees different sizes
@@ -529,6 +530,30 @@ def test_where_a_step_costs_the_same_whatever_it_holds_a_small_request_joins_the
         assert all(any(row[0] == 1 for row in step) for step in during), [len(step) for step in during]
         assert sum([7, 0, 7, 7, 7, 8] in step for step in during) == 6  # it ran its six steps, inside the bulk's
         assert [len(tokens(await t)) for t in bulk] == [16] * 4
+        await b.stop()
+
+    run(main())
+
+
+def test_a_small_request_that_would_wait_for_room_in_the_bulk_lane_takes_the_express_lane() -> None:
+    """Even where a step costs the same whatever it holds: a bulk lane of very long sources fills its budget
+    with a few of them, so a small request inside it would wait for one of them to finish (measured: 96
+    one-sentence clients beside a request of 128 huge texts fell to 0.33x their goodput that way)."""
+
+    async def main() -> None:
+        log = StepLog(delay=0.002)  # flat steps: the cost model alone would send small requests to the bulk
+        b = await stepping(log, batch_tokens=400)
+        for n in (1, 6):  # the cost model sees steps of 1 and of 6 sentences take the same time
+            await b.submit(log.searcher, [[2] * 12] * n, OPTS, 30)
+        huge = asyncio.create_task(b.submit(log.searcher, [[1] * 60] * 8, OPTS, 30))  # 6 fit in 400 tokens
+        while not log.steps or not any(row[0] == 1 for row in log.steps[-1]):
+            await asyncio.sleep(0.005)
+        first = len(log.steps)
+        answer = await b.submit(log.searcher, [[7, 7, 8]], OPTS, 30)
+        assert tokens(answer) == [[8, 7, 7]]
+        ran = [i for i, step in enumerate(log.steps[first:]) if [7, 7, 8] in step]
+        assert ran and ran[0] < 10, f"it waited {ran[0] if ran else '?'} steps for room"  # a huge one takes 60
+        assert [len(t) for t in tokens(await huge)] == [60] * 8
         await b.stop()
 
     run(main())
