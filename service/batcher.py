@@ -8,7 +8,7 @@ schedules in one of two ways (`scheduling`):
   requests that expired or hung up, admits waiting sentences while the batching rule
   (`nmt.batching.fits`) has room, and steps; a sentence that finishes leaves at once, and a
   request is answered as soon as its last sentence is done. A short request never waits for a
-  running batch to end. Requests of at most `EXPRESS_SENTENCES` sentences run in an express lane,
+  running batch to end. Requests of at most `EXPRESS_SENTENCES` short sentences (`EXPRESS_ROOM`) run in an express lane,
   a search of their own beside the bulk lane of larger requests: on a CPU a step costs more the
   more sentences it holds, so a one-sentence request stepping inside a batch of a hundred would
   take ten times as long as alone. While the express lane runs, the bulk lane steps only when the
@@ -229,7 +229,8 @@ class BatchStats:
 
 
 STEPS_PER_TOKEN = 1.2  # decoder steps a sentence takes per padded source token, until measured
-EXPRESS_SENTENCES = 4  # step mode: requests of at most this many sentences run in their key's express lane
+EXPRESS_SENTENCES = 4  # step mode: requests of at most this many sentences run in their key's express lane,
+EXPRESS_ROOM = 64  # ... if their longest source leaves it room for this many (a search is padded to its longest)
 EXPRESS_SLOWDOWN = 2.0  # ... whose steps, with the bulk steps between them, take at most this many times their own
 
 
@@ -390,7 +391,7 @@ class Batcher:
             results=[None] * len(sources),
             todo=deque(range(len(sources))),
             remaining=len(sources),
-            express=len(sources) <= EXPRESS_SENTENCES and self._express_pays(key, sources),
+            express=self._small(sources) and self._express_pays(key, sources),
         )
         if now + self._expected(job) > deadline:
             raise Overloaded(f"cannot be translated within {timeout_s:g} s behind the {self._queued} sentences queued")
@@ -416,17 +417,24 @@ class Batcher:
         # one-word outputs, refused here at once by such a guess, took 6 s alone)
         return 0.0
 
+    def _small(self, sources: Sequence[Sequence[int]]) -> bool:
+        """Whether a request is small enough for the express lane: a few sentences, none so long that the
+        lane, padded to it, would have room for fewer than EXPRESS_ROOM others (one run-on sentence of 250
+        subwords in a 4,096-token budget left room for 15: the one-sentence requests beside it waited)."""
+        longest = max(len(s) for s in sources) + 1
+        return len(sources) <= EXPRESS_SENTENCES and fits(EXPRESS_ROOM, longest, self.batch_tokens)
+
     def _express_pays(self, key: _Key, sources: Sequence[Sequence[int]]) -> bool:
-        """Whether a small request needs the express lane: beside the running bulk lane, as full as it has
-        been, it would not fit the budget (it would wait for bulk sentences to finish: a few very long
-        sources fill it), or each of its steps would take over EXPRESS_SLOWDOWN times one of its own. On a
-        CPU a step's time grows with its sentences, so it does; on a GPU it hardly grows, and the request
-        joins the bulk lane, which then keeps the whole worker."""
+        """Whether a small request needs the express lane: the running bulk lane, as full as it has been,
+        has no room beside it for EXPRESS_ROOM such requests (they would be padded to its longest source
+        and wait for room: a few very long sources fill its budget), or each of its steps there would take
+        over EXPRESS_SLOWDOWN times one of its own. On a CPU a step's time grows with its sentences, so it
+        does; on a GPU it hardly grows, and the request joins the bulk lane, which keeps the whole worker."""
         bulk, cost = self._lanes.get((key, False)), self._cost(key)
         alone = cost.estimate(len(sources))
         if bulk is None or not bulk.peak or alone <= 0:  # no bulk step yet: nothing to judge its size by
             return True
-        beside_peak = max(bulk.peak - bulk.search.running, 0) + len(sources)
+        beside_peak = max(bulk.peak - bulk.search.running, 0) + EXPRESS_ROOM
         if not bulk.search.room(beside_peak, max(len(s) for s in sources)):
             return True
         return cost.estimate(bulk.peak + len(sources)) > EXPRESS_SLOWDOWN * alone
