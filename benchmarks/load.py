@@ -12,7 +12,12 @@ requests beside one client sending one-sentence requests, per mode, and gives th
 requests' latency against a short request alone: under request-level batching a short request
 waits for the running batch to end; under step-level scheduling it joins at the next step.
 
-The second table (`--goodput-clients`, default 96) runs that many clients against a server with
+The long-sentence table (`--long-clients`, default 32) runs that many clients of one-sentence
+requests alone and then beside one client that keeps sending one run-on sentence (the first 14
+sentences of the test set joined by commas: ~250 subwords), per mode: a search is padded to its
+longest source, so one long sentence can take the room of many short ones.
+
+The goodput table (`--goodput-clients`, default 96) runs that many clients against a server with
 the default deadline and one with `--tight-deadline` (1.5 s): goodput is 200 answers per second.
 A client that gets 503 (refused: it could not be answered in time) waits 100 ms before its next
 request, as a client honouring Retry-After would wait. Meanwhile a probe asks `/healthz` every
@@ -215,6 +220,39 @@ async def _nothing() -> Result:
     return Result(latencies=[])
 
 
+def run_on(sentences: list[str], count: int = 14) -> str:
+    """One long sentence: the first `count` sentences joined by commas (no sentence break inside)."""
+    return ", ".join(s.rstrip(" .") for s in sentences[:count]) + "."
+
+
+def long_table(args: argparse.Namespace, sentences: list[str]) -> None:
+    """One-sentence clients alone and beside one client of a run-on sentence, per mode."""
+    rows = []
+    for mode in args.modes:
+        with serving(args, sentences, mode, LOAD_ENV) as url:
+            alone = asyncio.run(run_level(url, sentences, args.long_clients, args.seconds, args.beam_size))
+            short, long = asyncio.run(_beside(url, sentences, args.long_clients, args.seconds, args.beam_size))
+        rows.append((mode, alone, short, long))
+    print(f"\n{args.long_clients} clients of one-sentence requests beside 1 client of a run-on sentence "
+          f"({len(run_on(sentences))} characters), beam {args.beam_size}, {args.seconds:g} s per row\n")  # fmt: skip
+    print("| scheduling | short req/s alone | short req/s beside it | ratio | short p99 ms beside it | "
+          "run-on sentences answered | their mean s |")  # fmt: skip
+    print("|:--|--:|--:|--:|--:|--:|--:|")
+    for mode, alone, short, long in rows:
+        base, rate = alone.requests / alone.seconds, short.requests / short.seconds
+        mean = sum(long.latencies or []) / max(len(long.latencies or []), 1)
+        print(f"| {mode} | {base:.1f} | {rate:.1f} | {rate / max(base, 1e-9):.2f}x | {short.percentile(99):.0f} | "
+              f"{long.requests} | {mean:.2f} |")  # fmt: skip
+
+
+async def _beside(url: str, sentences: list[str], clients: int, seconds: float, beam: int) -> tuple[Result, Result]:
+    """`clients` one-sentence clients and one client of the run-on sentence at once: (short, run-on)."""
+    short, long = await asyncio.gather(
+        run_level(url, sentences, clients, seconds, beam), run_level(url, [run_on(sentences)], 1, seconds, beam)
+    )
+    return short, long
+
+
 def mixed_table(args: argparse.Namespace, sentences: list[str]) -> None:
     """Short requests' latency alone and beside 24-sentence requests, per mode."""
     rows = []
@@ -250,15 +288,19 @@ def main() -> None:
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--threads", type=int, default=2, help="torch threads of the server")
     p.add_argument("--mixed-clients", type=int, default=4, help="clients of 24-sentence requests (0: skip the table)")
+    p.add_argument("--long-clients", type=int, default=32, help="one-sentence clients beside a run-on sentence "
+                   "(0: skip the table)")  # fmt: skip
     p.add_argument("--goodput-clients", type=int, default=96, help="clients of the goodput table (0: skip it)")
     p.add_argument("--tight-deadline", type=float, default=1.5, help="NMT_REQUEST_TIMEOUT_S of the goodput table")
-    p.add_argument("--skip-load-table", action="store_true", help="only the mixed and goodput tables")
+    p.add_argument("--skip-load-table", action="store_true", help="only the mixed, long-sentence and goodput tables")
     args = p.parse_args()
     sentences = [line.strip() for line in args.src.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not args.skip_load_table:
         load_table(args, sentences)
     if args.mixed_clients:
         mixed_table(args, sentences)
+    if args.long_clients:
+        long_table(args, sentences)
     if args.goodput_clients:
         goodput_table(args, sentences)
 
