@@ -37,7 +37,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,21 +205,6 @@ def goodput_table(args: argparse.Namespace, sentences: list[str]) -> None:
               f"{percentile(probes, 99):.0f} | {1000 * max(probes, default=0.0):.0f} |")  # fmt: skip
 
 
-async def mixed_level(url: str, sentences: list[str], big_clients: int, seconds: float, beam: int) -> tuple[
-    Result, Result
-]:  # fmt: skip
-    """One client of one-sentence requests beside `big_clients` clients of 24-sentence requests: (short, big)."""
-    short, big = await asyncio.gather(
-        run_level(url, sentences, 1, seconds, beam),
-        run_level(url, sentences[::-1], big_clients, seconds, beam, per_request=24) if big_clients else _nothing(),
-    )
-    return short, big
-
-
-async def _nothing() -> Result:
-    return Result(latencies=[])
-
-
 def run_on(sentences: list[str], count: int = 14) -> str:
     """One long sentence: the first `count` sentences joined by commas (no sentence break inside)."""
     return ", ".join(s.rstrip(" .") for s in sentences[:count]) + "."
@@ -227,12 +212,8 @@ def run_on(sentences: list[str], count: int = 14) -> str:
 
 def long_table(args: argparse.Namespace, sentences: list[str]) -> None:
     """One-sentence clients alone and beside one client of a run-on sentence, per mode."""
-    rows = []
-    for mode in args.modes:
-        with serving(args, sentences, mode, LOAD_ENV) as url:
-            alone = asyncio.run(run_level(url, sentences, args.long_clients, args.seconds, args.beam_size))
-            short, long = asyncio.run(_beside(url, sentences, args.long_clients, args.seconds, args.beam_size))
-        rows.append((mode, alone, short, long))
+    rows = alone_and_beside(args, sentences, args.long_clients, lambda url: run_level(
+        url, [run_on(sentences)], 1, args.seconds, args.beam_size))  # fmt: skip
     print(f"\n{args.long_clients} clients of one-sentence requests beside 1 client of a run-on sentence "
           f"({len(run_on(sentences))} characters), beam {args.beam_size}, {args.seconds:g} s per row\n")  # fmt: skip
     print("| scheduling | short req/s alone | short req/s beside it | ratio | short p99 ms beside it | "
@@ -245,22 +226,30 @@ def long_table(args: argparse.Namespace, sentences: list[str]) -> None:
               f"{long.requests} | {mean:.2f} |")  # fmt: skip
 
 
-async def _beside(url: str, sentences: list[str], clients: int, seconds: float, beam: int) -> tuple[Result, Result]:
-    """`clients` one-sentence clients and one client of the run-on sentence at once: (short, run-on)."""
-    short, long = await asyncio.gather(
-        run_level(url, sentences, clients, seconds, beam), run_level(url, [run_on(sentences)], 1, seconds, beam)
-    )
-    return short, long
+def alone_and_beside(
+    args: argparse.Namespace, sentences: list[str], clients: int, beside: Callable[[str], Awaitable[Result]]
+) -> list[tuple[str, Result, Result, Result]]:
+    """Per mode: `clients` clients of one-sentence requests alone, then beside the load `beside(url)` makes:
+    (mode, alone, short beside it, that load)."""
+
+    async def together(url: str) -> tuple[Result, Result]:
+        short, other = await asyncio.gather(run_level(url, sentences, clients, args.seconds, args.beam_size),
+                                            beside(url))  # fmt: skip
+        return short, other
+
+    rows = []
+    for mode in args.modes:
+        with serving(args, sentences, mode, LOAD_ENV) as url:
+            alone = asyncio.run(run_level(url, sentences, clients, args.seconds, args.beam_size))
+            short, other = asyncio.run(together(url))
+        rows.append((mode, alone, short, other))
+    return rows
 
 
 def mixed_table(args: argparse.Namespace, sentences: list[str]) -> None:
     """Short requests' latency alone and beside 24-sentence requests, per mode."""
-    rows = []
-    for mode in args.modes:
-        with serving(args, sentences, mode, LOAD_ENV) as url:
-            alone, _ = asyncio.run(mixed_level(url, sentences, 0, args.seconds, args.beam_size))
-            short, big = asyncio.run(mixed_level(url, sentences, args.mixed_clients, args.seconds, args.beam_size))
-        rows.append((mode, alone, short, big))
+    rows = alone_and_beside(args, sentences, 1, lambda url: run_level(
+        url, sentences[::-1], args.mixed_clients, args.seconds, args.beam_size, per_request=24))  # fmt: skip
     print(f"\nmixed load: 1 client of one-sentence requests beside {args.mixed_clients} clients of 24-sentence "
           f"requests, beam {args.beam_size}, {args.seconds:g} s per row\n")  # fmt: skip
     print("| scheduling | short alone p50 ms | short p50 ms | short p99 ms | short p50 / alone | "
