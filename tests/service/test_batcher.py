@@ -582,14 +582,22 @@ def test_a_one_sentence_request_too_long_for_the_express_lane_does_not_crowd_it(
     run(main())
 
 
-def test_large_requests_keep_their_share_while_small_ones_keep_coming() -> None:
+@pytest.mark.parametrize(
+    ("large", "clients"),
+    [([[1] * 40] * 32, (3, 4, 5)), ([[1] * 120], (3, 4, 5, 3, 4, 5, 3, 4))],
+    ids=["32 sentences", "one long sentence beside a busy express lane"],
+)
+def test_large_requests_keep_their_share_while_small_ones_keep_coming(
+    large: list[list[int]], clients: tuple[int, ...]
+) -> None:
     """The express lane goes first but cannot starve the bulk: while small requests keep it busy,
-    the bulk lane still steps for about (EXPRESS_SLOWDOWN - 1) / EXPRESS_SLOWDOWN of the time (a half)."""
+    the bulk lane still steps for about (EXPRESS_SLOWDOWN - 1) / EXPRESS_SLOWDOWN of the time (a half),
+    also where its steps are much cheaper than the express lane's (it takes several in one iteration)."""
 
     async def main() -> None:
         log = StepLog(delay=0.001, per_row=0.0003)
         b = await stepping(log, max_wait_s=0.0)  # newcomers join at once: the express lane never drains
-        bulk = asyncio.create_task(b.submit(log.searcher, [[1] * 40] * 32, OPTS, 30))
+        bulk = asyncio.create_task(b.submit(log.searcher, large, OPTS, 30))
         await asyncio.sleep(0.02)
         first = len(log.steps)
 
@@ -599,11 +607,11 @@ def test_large_requests_keep_their_share_while_small_ones_keep_coming() -> None:
                     return
                 await b.submit(log.searcher, [[5] * length], OPTS, 30)
 
-        await asyncio.gather(*(client(n) for n in (3, 4, 5)))
+        await asyncio.gather(*(client(n) for n in clients))
         assert bulk.done(), "the large request starved"
-        assert len(tokens(bulk.result())) == 32
+        assert len(tokens(bulk.result())) == len(large)
         cost = [log.delay + log.per_row * len(step) for step in log.steps[first:]]
-        bulk_time = sum(c for c, step in zip(cost, log.steps[first:], strict=True) if [1] * 40 in step)
+        bulk_time = sum(c for c, step in zip(cost, log.steps[first:], strict=True) if large[0] in step)
         share = (EXPRESS_SLOWDOWN - 1) / EXPRESS_SLOWDOWN  # what the bulk lane earns while the express lane runs
         assert bulk_time / sum(cost) >= 0.8 * share, (bulk_time / sum(cost), share)
         await b.stop()
