@@ -8,12 +8,13 @@ schedules in one of two ways (`scheduling`):
   requests that expired or hung up, admits waiting sentences while the batching rule
   (`nmt.batching.fits`) has room, and steps; a sentence that finishes leaves at once, and a
   request is answered as soon as its last sentence is done. A short request never waits for a
-  running batch to end. Requests of at most `EXPRESS_SENTENCES` short sentences (`EXPRESS_ROOM`) run in an express lane,
-  a search of their own beside the bulk lane of larger requests: on a CPU a step costs more the
-  more sentences it holds, so a one-sentence request stepping inside a batch of a hundred would
-  take ten times as long as alone. While the express lane runs, the bulk lane steps only when the
-  express steps have earned it the time (`EXPRESS_SLOWDOWN`): a small request is slowed down
-  about that much by large ones, and large ones keep half the worker, in large efficient steps.
+  running batch to end. Requests of at most `EXPRESS_SENTENCES` short sentences (`EXPRESS_ROOM`)
+  run in an express lane, a search of their own beside the bulk lane of larger requests: on a CPU
+  a step costs more the more sentences it holds, so a one-sentence request stepping inside a batch
+  of a hundred would take ten times as long as alone. While the express lane runs, the bulk lane
+  steps only when the express steps have earned it the time (`EXPRESS_SLOWDOWN`; as many steps at
+  once as they earned, up to `BULK_STEPS`): a small request is slowed down about that much by
+  large ones, and large ones keep half the worker, in large efficient steps.
   Where a step costs about the same whatever it holds (a GPU), the lane would only halve the
   bulk's throughput: a small request joins the bulk lane instead, if the bulk lane has room
   for it in its budget (`_express_pays`).
@@ -231,8 +232,8 @@ class BatchStats:
 STEPS_PER_TOKEN = 1.2  # decoder steps a sentence takes per padded source token, until measured
 EXPRESS_SENTENCES = 4  # step mode: requests of at most this many sentences run in their key's express lane,
 EXPRESS_ROOM = 64  # ... if their longest source leaves it room for this many (a search is padded to its longest)
-BULK_STEPS = 8  # most steps a bulk lane beside an express lane takes in one worker iteration, and saves up for
 EXPRESS_SLOWDOWN = 2.0  # ... whose steps, with the bulk steps between them, take at most this many times their own
+BULK_STEPS = 8  # most steps a bulk lane beside an express lane takes in one worker iteration, and saves up for
 
 
 @dataclass
