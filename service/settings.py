@@ -10,11 +10,11 @@ import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
-import torch
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from nmt.batching import BATCH_TOKENS, default_batch_tokens
+from nmt.device import resolve_device
 from nmt.dtypes import ALIASES, DtypeName
 from nmt.precision import PrecisionChoice
 from nmt.shortlist import ShortlistUse
@@ -89,8 +89,8 @@ class Settings(BaseSettings):
 
     @property
     def on_gpu(self) -> bool:
-        """Whether models run on a CUDA GPU (NMT_DEVICE=cuda, or auto with one present)."""
-        return self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available())
+        """Whether models run on a CUDA GPU (NMT_DEVICE=cuda, or auto with one present: `resolve_device`)."""
+        return self.device == "cuda" or resolve_device(self.device).type == "cuda"
 
     @property
     def search_tokens(self) -> int:
