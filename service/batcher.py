@@ -538,10 +538,14 @@ class Batcher:
         its allowance covers (up to BULK_STEPS). One step per iteration left a cheap bulk lane (one long
         sentence, 2 ms steps beside 5-25 ms express iterations) far below its share: its allowance grew
         to 400 ms unused and the sentence took 5 s against 0.8 s with request scheduling."""
-        step = self._cost(lk[0]).estimate(max(lane.search.running, 1))
+        step = self._bulk_step(lk[0], lane)
         if not self._beside_express(lk) or step <= 0:
             return 1
         return max(1, min(BULK_STEPS, int(lane.allowance / step)))
+
+    def _bulk_step(self, key: _Key, lane: _Lane) -> float:
+        """Seconds one step of a bulk lane should take now (at least one sentence): what its allowance buys."""
+        return self._cost(key).estimate(max(lane.search.running, 1))
 
     def _beside_express(self, lk: _LaneKey) -> bool:
         """Whether `lk` is a bulk lane whose key's express lane runs: it steps only on what that lane earns it."""
@@ -555,7 +559,7 @@ class Batcher:
             if bulk is None:
                 continue
             if express:  # saved up for at most BULK_STEPS of its steps, so it cannot hold the worker long later
-                most = BULK_STEPS * self._cost(key).estimate(max(bulk.search.running, 1))
+                most = BULK_STEPS * self._bulk_step(key, bulk)
                 bulk.allowance = min(bulk.allowance + (EXPRESS_SLOWDOWN - 1) * outcome.seconds, max(most, 0.0))
             elif self._beside_express((key, False)):
                 bulk.allowance -= outcome.seconds
