@@ -4,9 +4,9 @@ Translates Multi30k test_2016_flickr (repeated --copies times) with `Translator.
 (sort by length, batch by the token budget, each batch searched to its end: what `nmt-translate`
 runs) and with `nmt.scheduler.Scheduler` refilled: sentences in input order (or longest first,
 `--orders`) join the running search in groups whenever a group fits the budget beside the running
-ones, so the batch never runs down to a tail. Each row is the fastest of --repeat runs after a warm-up; the answers of
-every refill run are compared with those of sort-and-batch (batch invariance): the table says
-how many sentences differ, and the exit status is 1 if any did.
+ones, so the batch never runs down to a tail. Each row is the fastest of --repeat runs after a
+warm-up; the answers of every refill run are compared with those of sort-and-batch (batch
+invariance): the table says how many sentences differ, and the exit status is 1 if any did.
 
     python benchmarks/refill.py --model models/de-en --copies 10 --repeat 3
     python benchmarks/refill.py --device cuda --copies 20 --batch-tokens 262144 --groups 256 1024
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from nmt.batching import longest_first
 from nmt.scheduler import Scheduler
 from nmt.search import Hypothesis, SearchOptions
 from nmt.translator import Translator
@@ -38,7 +39,7 @@ def refill(translator: Translator, sources: Sequence[Sequence[int]], group: int,
     in input order, or (`by_length`) longest first, as sort-and-batch takes them."""
     scheduler: Scheduler[int] = Scheduler(translator, translator.options, budget)
     found: dict[int, list[Hypothesis]] = {}
-    order = sorted(range(len(sources)), key=lambda i: -len(sources[i])) if by_length else list(range(len(sources)))
+    order = longest_first([len(s) for s in sources]) if by_length else list(range(len(sources)))
     waiting = 0
     while waiting < len(sources) or scheduler.running:
         batch = order[waiting : waiting + group]

@@ -44,13 +44,18 @@ def fits(sentences: int, longest: int, batch_tokens: int) -> bool:
     return sentences * longest <= batch_tokens
 
 
+def longest_first(lengths: Sequence[int]) -> list[int]:
+    """Indices by length, longest first (ties in input order): the order sort-and-batch takes sources in."""
+    return sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+
+
 def token_batches(lengths: Sequence[int], batch_tokens: int, order: Sequence[int] | None = None) -> list[list[int]]:
     """Group indices, longest first (or in `order`), so rows x longest stays within the budget.
 
     A single sequence longer than the budget still gets a batch of its own.
     """
     if order is None:
-        order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+        order = longest_first(lengths)
     batches: list[list[int]] = []
     current: list[int] = []
     longest = 0
