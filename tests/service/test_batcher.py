@@ -434,6 +434,7 @@ def test_a_short_request_joins_a_running_search_and_leaves_before_the_long_one()
         assert tokens(short) == [[8, 7]] and not long.done()
         assert len(log.steps) - joined_at <= 4  # its 2 steps, plus at most the step running when it came
         assert [7, 8] in log.steps[-1]  # it ran while the long ones ran (in the express lane: they are not small)
+        assert any([1] * 150 in step for step in log.steps[joined_at:])  # and they kept stepping beside it
         assert len(await long) == 4
         await b.stop()
 
