@@ -147,7 +147,6 @@ class _Job:
     remaining: int = 0  # sentences without a result
     running: int = 0  # sentences in a running search (step mode)
     express: bool = False  # step mode: runs in its key's express lane (small, and the lane pays: `_express_pays`)
-    started: float | None = None  # when its first sentence was admitted (step mode)
     finish_step: int = 0  # the running search's step by which its admitted sentences should be done
     gone: bool = False  # nobody waits for it any more: answered, failed, expired or hung up
 
