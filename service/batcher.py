@@ -233,7 +233,8 @@ EXPRESS_SENTENCES = 4  # step mode: requests of at most this many sentences run 
 EXPRESS_ROOM = 64  # ... if their longest source leaves it room for this many (a search is padded to its longest)
 EXPRESS_SLOWDOWN = 2.0  # ... whose steps, with the bulk steps between them, take at most this many times their own
 BULK_STEPS = 8  # most steps a bulk lane beside an express lane takes in one worker iteration, and saves up for
-ADMISSION_SHARE = 0.25  # step mode: admissions come no oftener than their fixed cost stays within this share of time
+ADMISSION_SHARE = 0.25  # step mode: admissions come no oftener than their fixed cost stays within this share of time,
+ADMISSION_WAIT = 3.0  # ... and at least every this many times `max_wait_s` (one slow admission must not stall them)
 
 
 @dataclass
@@ -638,13 +639,14 @@ class Batcher:
         return waiting >= group and lane.search.room(group, size - 1)
 
     def _admission_interval(self, lane: _Lane) -> float:
-        """Seconds between a running search's admissions: `max_wait_s`, or longer where an admission's
-        fixed cost (learnt per source position, the encoder's loop: `_Lane.admissions`) would otherwise take
-        over ADMISSION_SHARE of the worker. On 2 cores nearly all of it is fixed (0.3-0.6 ms a position,
-        ~0.02 ms more a sentence): at 32 one-sentence clients, admitted every 20 ms in groups of 3.5, the
-        worker spent 30% of its time encoding; spaced 25-50 ms apart, it served 7-9% more requests/s."""
+        """Seconds between a running search's admissions: `max_wait_s`, or up to ADMISSION_WAIT times that
+        where an admission's fixed cost (learnt per source position, the encoder's loop: `_Lane.admissions`)
+        would otherwise take over ADMISSION_SHARE of the worker. On 2 cores nearly all of it is fixed
+        (0.3-0.6 ms a position, ~0.02 ms more a sentence): at 32 one-sentence clients, admitted every 20 ms
+        in groups of 3.5, the worker spent 30% of its time encoding; spaced 25-50 ms apart, it served 7-9%
+        more requests/s."""
         fixed, _ = lane.admissions.line()
-        return max(self.max_wait_s, fixed * lane.longest / ADMISSION_SHARE)
+        return min(max(self.max_wait_s, fixed * lane.longest / ADMISSION_SHARE), ADMISSION_WAIT * self.max_wait_s)
 
     def _pace(self, lk: _LaneKey) -> float:
         """Seconds of the worker per second of a lane's own steps: a bulk lane beside a running express lane

@@ -356,7 +356,7 @@ class FakeScheduler:
 
     def admit(self, items: Sequence[tuple[object, Sequence[int]]]) -> list[tuple[object, list[Hypothesis]]]:
         if items:
-            time.sleep(self.log.admit_delay)
+            time.sleep(self.log.admit_delays.pop(0) if self.log.admit_delays else self.log.admit_delay)
             self.log.admissions.append(len(items))
         for key, source in items:
             self.live[key] = (list(source), max(1, len(source)))
@@ -393,6 +393,7 @@ class StepLog:
                  fail_on: int | None = None, admit_delay: float = 0.0) -> None:  # fmt: skip
         self.delay, self.per_row, self.oom_above, self.fail_on = delay, per_row, oom_above, fail_on
         self.admit_delay = admit_delay
+        self.admit_delays: list[float] = []  # the first admissions' costs, before `admit_delay`
         self.steps: list[list[list[int]]] = []
         self.admissions: list[int] = []  # sentences admitted, per admission
         self.dropped: list[list[int]] = []
@@ -489,6 +490,30 @@ def test_where_admitting_has_a_fixed_cost_newcomers_are_admitted_in_groups_not_o
         # 80 sentences: admitted every 5 ms (max_wait_s), 49 admissions, most of one; no oftener than
         # ADMISSION_SHARE allows, 21-22 (groups of 4, when a quarter of those running wait)
         assert len(log.admissions) <= 32, log.admissions
+        await b.stop()
+
+    run(main())
+
+
+def test_slow_admissions_do_not_keep_a_newcomer_waiting_longer_than_a_few_max_waits() -> None:
+    async def main() -> None:
+        log = StepLog(delay=0.001)
+        log.admit_delays = [0.2, 0.2]  # learnt: admitting costs 0.2 s whatever it admits (a cold start, say)
+        b = await stepping(log, max_wait_s=0.01)
+        # two admissions of different sizes, 0.2 s each; long deadlines, as a step looks 0.2 s long now
+        running = []
+        for n in (8, 2):
+            running.append(asyncio.create_task(b.submit(log.searcher, [[1] * 300] * n, OPTS, 300)))
+            while len(log.admissions) < len(running):
+                await asyncio.sleep(0.005)
+        started = time.perf_counter()
+        newcomer = asyncio.create_task(b.submit(log.searcher, [[3] * 70], OPTS, 300))  # too long to go express
+        while len(log.admissions) < 3:
+            await asyncio.sleep(0.002)
+        # at most ADMISSION_WAIT x max_wait_s after the last admission; from the cost alone, 0.8 s
+        assert time.perf_counter() - started < 0.1
+        assert tokens(await newcomer) == [[3] * 70]
+        await asyncio.gather(*running)
         await b.stop()
 
     run(main())
