@@ -6,7 +6,8 @@ schedules in one of two ways (`scheduling`):
 - **step** (iteration-level, `nmt.scheduler.Scheduler`): one running beam search
   per (model, search options). Before every decoder step the worker drops the sentences of
   requests that expired or hung up, admits waiting sentences while the batching rule
-  (`nmt.batching.fits`) has room, and steps; a sentence that finishes leaves at once, and a
+  (`nmt.batching.fits`) has room (in groups: encoding them has a fixed cost, so admissions are
+  spaced, `_admitting`), and steps; a sentence that finishes leaves at once, and a
   request is answered as soon as its last sentence is done. A short request never waits for a
   running batch to end. Requests of at most `EXPRESS_SENTENCES` short sentences (`EXPRESS_ROOM`)
   run in an express lane, a search of their own beside the bulk lane of larger requests: on a CPU
