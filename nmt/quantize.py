@@ -130,16 +130,43 @@ class Int8Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Same contract as nn.Linear: (..., in) -> (..., out) in fp32."""
         shape = x.shape[:-1]
-        x = x.reshape(-1, self.in_features).float()
+        sums, row_max = self._sums(x.reshape(-1, self.in_features))
+        return self._finish(sums, row_max, self.out_scale, self.bias).view(*shape, self.out_features)
+
+    def forward_at(self, x: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+        """`forward(x)` at some outputs only: x (G * R, in) in G groups of R rows, columns (G, L) each group's
+        outputs -> (G * R, L), the same bits, scaled and biased on those outputs alone (a generator over a
+        whole vocabulary, of which each sentence reads a shortlist: 8,000 columns scaled for ~350 read)."""
+        sums, row_max = self._sums(x)
+        groups, width = columns.shape
+        picked = sums.view(groups, -1, self.out_features).gather(
+            2, columns.unsqueeze(1).expand(-1, x.size(0) // groups, -1)
+        )
+        scale = self.out_scale[columns].unsqueeze(1)
+        bias = None if self.bias is None else self.bias[columns].unsqueeze(1)
+        rows = None if row_max is None else row_max.view(groups, -1, 1)
+        return self._finish(picked, rows, scale, bias).view(x.size(0), width)
+
+    def _sums(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Integer sums of rows x (N, in), and each row's scale where it is quantised by its own max."""
+        x = x.float()
         row_max = None
         if self.per_row:
             row_max = x.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12)
             x = x / row_max
         elif self.inv_bounds is not None:
             x = x * self.inv_bounds
-        y = self.integer_sums(x).mul_(self.out_scale)
+        return self.integer_sums(x), row_max
+
+    @staticmethod
+    def _finish(
+        sums: torch.Tensor, row_max: torch.Tensor | None, scale: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Outputs from integer sums: one rounding per operation, in one order, so any subset of them gets the
+        same bits as the whole."""
+        y = sums.mul_(scale)
         if row_max is not None:
             y.mul_(row_max)
-        if self.bias is not None:
-            y.add_(self.bias)
-        return y.view(*shape, self.out_features)
+        if bias is not None:
+            y.add_(bias)
+        return y

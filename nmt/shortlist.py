@@ -82,9 +82,12 @@ class OutputVocab:
 
     def logits(self, features: torch.Tensor, beams: int) -> torch.Tensor:
         """Generator inputs (B * beams, E) -> logits (B * beams, L) over each row's own list, -inf on padding."""
-        scores = self.generator(features).float()
         sentences, width = self.columns.shape
-        rows = scores.view(sentences, beams, -1).gather(2, self.columns.unsqueeze(1).expand(-1, beams, -1))
+        if isinstance(self.generator, Int8Linear):
+            rows = self.generator.forward_at(features, self.columns).view(sentences, beams, width)
+        else:
+            scores = self.generator(features).float()
+            rows = scores.view(sentences, beams, -1).gather(2, self.columns.unsqueeze(1).expand(-1, beams, -1))
         rows = rows.masked_fill_((self.ids == PAD_ID).unsqueeze(1), float("-inf"))
         return rows.view(sentences * beams, width)
 

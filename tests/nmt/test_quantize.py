@@ -41,6 +41,24 @@ def test_int8_linear_is_close_to_fp32_and_rows_do_not_depend_on_each_other(per_r
     assert torch.equal(alone, got), f"rows depend on their batch on {cpu_description()}"
 
 
+@pytest.mark.parametrize(("per_row", "bias"), [(False, True), (True, True), (True, False)])
+@pytest.mark.parametrize("kernels", ["fbgemm", "onednn"])
+def test_int8_outputs_read_at_a_shortlist_are_the_bits_of_the_whole_output(
+    per_row: bool, bias: bool, kernels: str
+) -> None:
+    """A generator over the whole vocabulary scales only the columns each sentence reads: same bits as all of them."""
+    if kernels not in int8_kernels():
+        pytest.skip(f"this PyTorch has no {kernels} int8 kernel")
+    torch.manual_seed(0)
+    linear = nn.Linear(64, 300, bias=bias)
+    x = (torch.rand(12 * 5, 64) * 2 - 1) * (torch.linspace(0.01, 20, 60).unsqueeze(1) if per_row else 1)
+    layer = Int8Linear(linear.weight, linear.bias, None if per_row else torch.ones(64), kernels=kernels)
+    columns = torch.stack([torch.randperm(300)[:40] for _ in range(12)])  # 12 sentences x 5 beams, 40 columns each
+    expected = layer(x).view(12, 5, 300).gather(2, columns.unsqueeze(1).expand(-1, 5, -1)).view(60, 40)
+    assert torch.equal(layer.forward_at(x, columns), expected), f"on {cpu_description()}"
+    assert torch.equal(layer.forward_at(x[:5], columns[:1]), expected[:5])  # one sentence alone
+
+
 def test_int8_linear_uses_per_column_bounds() -> None:
     torch.manual_seed(0)
     linear = nn.Linear(8, 4)
