@@ -8,7 +8,16 @@ ones, so the batch never runs down to a tail. Each row is the fastest of --repea
 warm-up; the answers of every refill run are compared with those of sort-and-batch (batch
 invariance): the table says how many sentences differ, and the exit status is 1 if any did.
 
+`--clients N` adds a second table: the service's two schedulings at N closed-loop one-sentence
+clients without the service around them (no HTTP, no event loop), so what is left is what
+each costs the search. Each client sends its next sentence as soon as its last is answered.
+Request level: the waiting sentences form a batch searched to its end (all N come back
+together, so every batch holds N). Step level: the waiting sentences join the running search
+every K steps (`--admit-every`; at once when it is idle), each encoded on joining. The
+service's admission interval (`service/batcher.py`) comes to about K = 3-6 at 32 clients.
+
     python benchmarks/refill.py --model models/de-en --copies 10 --repeat 3
+    python benchmarks/refill.py --orders --clients 32 --admit-every 1 3 5 10 20
     python benchmarks/refill.py --device cuda --copies 20 --batch-tokens 262144 --groups 256 1024
 """
 
@@ -52,6 +61,43 @@ def refill(translator: Translator, sources: Sequence[Sequence[int]], group: int,
     return [found[i] for i in range(len(sources))]
 
 
+def closed_loop_request(translator: Translator, sources: Sequence[Sequence[int]], clients: int, budget: int) -> list[
+    list[Hypothesis]
+]:  # fmt: skip
+    """n-best of every source, sent by `clients` closed-loop clients under request-level scheduling: each
+    batch is every client's next sentence, searched to its end."""
+    found: list[list[Hypothesis]] = []
+    for start in range(0, len(sources), clients):
+        found += translator.translate_ids(sources[start : start + clients], batch_tokens=budget)
+    return found
+
+
+def closed_loop_step(translator: Translator, sources: Sequence[Sequence[int]], clients: int, budget: int,
+                     every: int) -> list[list[Hypothesis]]:  # fmt: skip
+    """n-best of every source, sent by `clients` closed-loop clients under step-level scheduling: the waiting
+    sentences join the running search every `every` steps, or at once when it is idle."""
+    scheduler: Scheduler[int] = Scheduler(translator, translator.options, budget)
+    found: dict[int, list[Hypothesis]] = {}
+    waiting = list(range(min(clients, len(sources))))
+    sent, steps = len(waiting), 0
+    while waiting or scheduler.running:
+        answered = []
+        if waiting and (steps % every == 0 or not scheduler.running):
+            joining = 1
+            while joining < len(waiting) and scheduler.room(joining + 1, longest(sources, waiting[: joining + 1])):
+                joining += 1
+            answered += scheduler.admit([(i, sources[i]) for i in waiting[:joining]])
+            waiting = waiting[joining:]
+        answered += scheduler.step()
+        steps += 1
+        for i, hyps in answered:  # each answer frees its client, which sends the next sentence
+            found[i] = hyps
+            if sent < len(sources):
+                waiting.append(sent)
+                sent += 1
+    return [found[i] for i in range(len(sources))]
+
+
 def longest(sources: Sequence[Sequence[int]], batch: list[int]) -> int:
     """The longest of sources `batch`, in subwords."""
     return max(len(sources[i]) for i in batch)
@@ -72,8 +118,16 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-tokens", type=int, help="default: the device's (nmt.batching.BATCH_TOKENS)")
-    parser.add_argument("--orders", nargs="+", choices=["input", "length"], default=["input", "length"],
-                        help="the order sources join in: as given, or longest first")  # fmt: skip
+    parser.add_argument(
+        "--orders",
+        nargs="*",
+        choices=["input", "length"],
+        default=["input", "length"],
+        help="the order sources join in: as given, or longest first (none: no refill rows)",
+    )
+    parser.add_argument("--clients", type=int, help="also compare the two schedulings at this many closed-loop clients")
+    parser.add_argument("--admit-every", type=int, nargs="+", default=[1, 3, 5, 10],
+                        help="step level: waiting sentences join every this many steps")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     translator = Translator.from_dir(args.model, device=args.device, options=SearchOptions(beam_size=5))
@@ -107,7 +161,18 @@ def main() -> int:
     print("| schedule | sentences/s | / sort-and-batch | answers unlike sort-and-batch |\n|:--|--:|--:|--:|")
     for name, speed, differ in rows:
         print(f"| {name} | {speed:.1f} | {speed / rows[0][1]:.2f}x | {differ} |")
-    return 1 if any(differ for *_, differ in rows) else 0
+    loop: list[tuple[str, float, int]] = []
+    if args.clients:
+        run = functools.partial(closed_loop_request, translator, sources, args.clients, budget)
+        loop.append(("request level (batches searched to their end)", *fastest(run)))
+        for every in args.admit_every:
+            run = functools.partial(closed_loop_step, translator, sources, args.clients, budget, every)
+            loop.append((f"step level, joining every {every} steps", *fastest(run)))
+        print(f"\n{args.clients} closed-loop clients of one sentence each, no service around the search\n")
+        print("| scheduling | sentences/s | / request level | answers unlike sort-and-batch |\n|:--|--:|--:|--:|")
+        for name, speed, differ in loop:
+            print(f"| {name} | {speed:.1f} | {speed / loop[0][1]:.2f}x | {differ} |")
+    return 1 if any(differ for *_, differ in rows + loop) else 0
 
 
 if __name__ == "__main__":
