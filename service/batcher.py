@@ -233,6 +233,7 @@ STEPS_PER_TOKEN = 1.2  # decoder steps a sentence takes per padded source token,
 EXPRESS_SENTENCES = 4  # step mode: requests of at most this many sentences run in their key's express lane,
 EXPRESS_ROOM = 64  # ... if their longest source leaves it room for this many (a search is padded to its longest)
 EXPRESS_SLOWDOWN = 2.0  # ... whose steps, with the bulk steps between them, take at most this many times their own
+EXPRESS_GAP = 4.0  # ... and for deadlines still runs this many of its steps' time after its last (between requests)
 BULK_STEPS = 8  # most steps a bulk lane beside an express lane takes in one worker iteration, and saves up for
 ADMISSION_SHARE = 0.25  # step mode: admissions come no oftener than their fixed cost stays within this share of time,
 ADMISSION_WAIT = 3.0  # ... and at least every this many times `max_wait_s` (one slow admission must not stall them)
@@ -290,6 +291,7 @@ class Batcher:
         self._costs: dict[_Key, CostModel] = {}  # batch seconds per source token, or step seconds per sentence
         self._steps_per_token: dict[_Key, float] = {}  # step mode: learnt from finished sentences
         self._lanes: dict[_LaneKey, _Lane] = {}  # step mode: the running searches
+        self._express_stepped: dict[_Key, float] = {}  # step mode: event-loop time a key's express lane last stepped
         self._budgets: dict[_LaneKey, int] = {}  # step mode: a lane's budget after out-of-memory
         self._running = False  # the loop is running (not crashed, not restarting)
         self._in_batch: list[_Job] = []  # request mode: requests of the batch being searched
@@ -525,6 +527,8 @@ class Batcher:
         work = [(lane, leaving.get(lk, []), joining.get(lk, []), self._steps(lk, lane)) for lk, lane in lanes]
         outcomes = await loop.run_in_executor(self._executor, self._advance, work)
         for (lk, lane), outcome in zip(lanes, outcomes, strict=True):
+            if lk[1]:
+                self._express_stepped[lk[0]] = loop.time()
             self._settle(lk, lane, outcome)
         self._account(lanes, outcomes)
 
@@ -603,7 +607,7 @@ class Batcher:
             cost, steps = self._cost(key), self._steps_per_token.get(key, STEPS_PER_TOKEN) * size
             if lk not in caps:
                 caps[lk] = self._deadline_cap(lk, lane, now)
-            own = cost.most((job.deadline - now) / (steps * self._pace(lk)))  # most running at which it is in time
+            own = cost.most((job.deadline - now) / (steps * self._pace(lk, now)))  # most running at which it is in time
             if rows > own and len(job.todo) == len(job.sources):
                 self._fail(job, Overloaded("cannot be translated before its deadline at this load"))
                 continue
@@ -649,15 +653,22 @@ class Batcher:
         fixed, _ = lane.admissions.line()
         return min(max(self.max_wait_s, fixed * lane.longest / ADMISSION_SHARE), ADMISSION_WAIT * self.max_wait_s)
 
-    def _pace(self, lk: _LaneKey) -> float:
+    def _pace(self, lk: _LaneKey, now: float) -> float:
         """Seconds of the worker per second of a lane's own steps: a bulk lane beside a running express lane
-        gets only (EXPRESS_SLOWDOWN - 1) / EXPRESS_SLOWDOWN of the worker, so its steps come that much slower."""
-        return EXPRESS_SLOWDOWN / max(EXPRESS_SLOWDOWN - 1, 1e-9) if self._beside_express(lk) else 1.0
+        gets only (EXPRESS_SLOWDOWN - 1) / EXPRESS_SLOWDOWN of the worker, so its steps come that much slower.
+
+        An express lane that stepped within EXPRESS_GAP of its steps' time counts as running: it is empty
+        whenever its clients were just answered and have not yet sent again, and a large request planned
+        in that gap with the whole worker was admitted, then ran at half pace and expired."""
+        key, express = lk
+        recent = now - self._express_stepped.get(key, -math.inf) <= EXPRESS_GAP * self._cost(key).estimate(1)
+        busy = self._beside_express(lk) or (not express and recent)
+        return EXPRESS_SLOWDOWN / max(EXPRESS_SLOWDOWN - 1, 1e-9) if busy else 1.0
 
     def _deadline_cap(self, lk: _LaneKey, lane: _Lane, now: float) -> float:
         """Most sentences the search may run so that every running request still in time stays in time."""
         cap = math.inf
-        pace = self._pace(lk)
+        pace = self._pace(lk, now)
         for job in {job for job, _ in lane.members}:
             left = (job.deadline - now) / (pace * max(1, job.finish_step - lane.search.steps))
             most = self._cost(lk[0]).most(left)

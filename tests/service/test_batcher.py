@@ -702,6 +702,35 @@ def test_beside_a_busy_express_lane_a_large_request_is_sized_to_the_bulk_lane_s_
     run(main())
 
 
+def test_a_large_request_that_comes_between_two_small_ones_is_sized_to_the_bulk_lane_s_share() -> None:
+    """The express lane is empty for a step or two whenever its clients have just been answered and not yet
+    sent again: a large request that comes then is planned as if small ones were still running beside it.
+    (Planned with the whole worker, it was admitted, then ran at half pace and expired.)"""
+
+    async def main() -> None:
+        log = StepLog(delay=0.001, per_row=0.0003)
+        b = await stepping(log, max_wait_s=0.0)
+        await asyncio.gather(*(b.submit(log.searcher, [[2] * 30] * n, OPTS, 30) for n in (8, 16)))  # learn the cost
+        done = asyncio.Event()
+
+        async def client() -> None:
+            while not done.is_set():
+                await b.submit(log.searcher, [[5] * 4], OPTS, 30)
+
+        for _ in range(5):  # the express lane is busy, then empty: its one client was just answered
+            await b.submit(log.searcher, [[5] * 4], OPTS, 30)
+        large = b.submit(log.searcher, [[1] * 30] * 8, OPTS, 0.08)
+        small = asyncio.create_task(client())  # and sends again
+        with pytest.raises(Overloaded):
+            await large
+        assert all([1] * 30 not in step for step in log.steps)
+        done.set()
+        await small
+        await b.stop()
+
+    run(main())
+
+
 def test_out_of_memory_puts_the_running_sentences_back_under_half_the_budget() -> None:
     async def main() -> None:
         log = StepLog(oom_above=2)
