@@ -14,6 +14,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from nmt.errors import ModelLoadError
+from nmt.placeholders import SYMBOLS
 
 PAD_ID = 0
 UNK_ID = 1
@@ -38,8 +39,12 @@ def train_sentencepiece(
     model_type: str = "unigram",
     character_coverage: float = 1.0,
     max_sentences: int = 2_000_000,
+    placeholders: bool = True,
 ) -> Path:
-    """Train a sentencepiece model on text files and return the path of the `.model` file."""
+    """Train a sentencepiece model on text files and return the path of the `.model` file.
+
+    With `placeholders`, the symbols of `nmt.placeholders` are reserved as one piece each (the
+    vocabulary then also needs room for each of their characters)."""
     model_prefix.parent.mkdir(parents=True, exist_ok=True)
     spm.SentencePieceTrainer.train(
         input=[str(p) for p in inputs],
@@ -54,6 +59,7 @@ def train_sentencepiece(
         input_sentence_size=max_sentences,
         shuffle_input_sentence=True,
         hard_vocab_limit=False,
+        user_defined_symbols=list(SYMBOLS) if placeholders else [],
         minloglevel=2,
     )
     return model_prefix.with_suffix(".model")

@@ -3,6 +3,9 @@
 The one engine behind offline translation, evaluation, validation during training and the
 service. It keeps no per-call state, so concurrent callers can share one instance.
 
+Placeholders and markup (`nmt.placeholders`) are protected before the search and restored after,
+so every output holds exactly its source's placeholders.
+
 Every input gets an answer: a blank text gives an empty translation; a source longer than
 `LengthLimits.max_source_tokens` subwords is truncated (the default) or rejected with
 `InputError` (`on_long_input="reject"`); control characters are replaced by spaces.
@@ -25,6 +28,7 @@ from nmt.device import resolve_device
 from nmt.errors import InputError
 from nmt.model import Seq2Seq
 from nmt.model_dir import ModelInfo, load_model_dir
+from nmt.placeholders import Protected, protect, restore
 from nmt.precision import prepare, resolve_precision, weight_dtype
 from nmt.search import Hypothesis, SearchOptions, search
 from nmt.shortlist import SHORTLIST_FILE, Shortlist, ShortlistUse, uses_shortlist
@@ -130,13 +134,18 @@ class Translator:
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Source ids of each cleaned text, truncated to the source limit (or rejected); blank gives []."""
-        ids = self.tokenizer.encode_src([clean_text(t) for t in texts])
+        ids = self.tokenizer.encode_src([self.protect(t).text for t in texts])
         cap = self.limits.max_source_tokens
         if self.limits.on_long_input == "reject":
             for i, seq in enumerate(ids):
                 if len(seq) > cap:
                     raise InputError(f"text {i} has {len(seq)} subwords, over the limit of {cap}")
         return [seq[:cap] for seq in ids]
+
+    @staticmethod
+    def protect(text: str) -> Protected:
+        """What the model sees of a text: cleaned, placeholders masked (`nmt.placeholders`)."""
+        return protect(clean_text(text))
 
     @torch.inference_mode()
     def translate_ids(
@@ -207,15 +216,21 @@ class Translator:
         decoded = iter(self.tokenizer.decode_tgt([h.tokens for h in flat]))
         out = []
         for text, src, hyps in zip(texts, sources, nbest, strict=True):
+            masked = self.protect(text)
             texts_n = [next(decoded) for _ in hyps]
             best = hyps[0]
             extra: dict[str, object] = {}
+            src_pieces = tgt_pieces = alignment = None
+            if options.return_attention or masked.spans:
+                src_pieces = [*self.tokenizer.src_pieces(masked.text)[: len(src)], EOS_PIECE]
+                tgt_pieces = [*self.tokenizer.tgt_pieces(best.tokens), EOS_PIECE]
+                alignment = [] if best.attention is None else best.attention.tolist()
             if options.return_attention:
-                extra = {
-                    "alignment": [] if best.attention is None else best.attention.tolist(),
-                    "source_tokens": [*self.tokenizer.src_pieces(clean_text(text))[: len(src)], EOS_PIECE],
-                    "target_tokens": [*self.tokenizer.tgt_pieces(best.tokens), EOS_PIECE],
-                }
+                extra = {"alignment": alignment, "source_tokens": src_pieces, "target_tokens": tgt_pieces}
+            if masked.changed:
+                texts_n = [restore(texts_n[0], masked, src_pieces, tgt_pieces, alignment)] + [
+                    restore(t, masked) for t in texts_n[1:]
+                ]
             alternatives = [Alternative(t, h.score) for t, h in zip(texts_n[1:], hyps[1:], strict=True)]
             out.append(Translation(texts_n[0], best.score, best.log_prob, alternatives, **extra))  # type: ignore[arg-type]
         return out

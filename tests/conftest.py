@@ -32,7 +32,11 @@ def word_spm(tmp_path_factory: pytest.TempPathFactory, reverse_corpus: dict[str,
     """A word-level sentencepiece model over the symbols (one piece per symbol)."""
     folder = tmp_path_factory.mktemp("spm")
     return train_sentencepiece(
-        list(reverse_corpus["train"]), folder / "spm", vocab_size=len(SYMBOLS) + 4, model_type="word"
+        list(reverse_corpus["train"]),
+        folder / "spm",
+        vocab_size=len(SYMBOLS) + 4,
+        model_type="word",
+        placeholders=False,
     )
 
 
