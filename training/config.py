@@ -55,6 +55,7 @@ class TokenizerConfig(_Section):
     vocab_size: int = Field(8000, ge=8)
     model_type: Literal["unigram", "bpe", "char", "word"] = "unigram"
     character_coverage: float = Field(1.0, gt=0.0, le=1.0)
+    placeholders: bool = Field(True, description="reserve a piece for each placeholder symbol (nmt.placeholders)")
 
 
 # the architecture's defaults are the library's
@@ -145,7 +146,8 @@ def apply_override(tree: dict[str, Any], override: str) -> None:
         raise ConfigError(f"override {override!r}: value is not valid YAML: {err}") from err
 
 
-def _format_errors(err: ValidationError) -> str:
+def format_errors(err: ValidationError) -> str:
+    """One message naming every bad field of a validation error."""
     lines = []
     for item in err.errors():
         field = ".".join(str(p) for p in item["loc"]) or "(top level)"
@@ -159,7 +161,7 @@ def parse_config(tree: dict[str, Any]) -> TrainConfig:
     try:
         return TrainConfig.model_validate(tree)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err)) from None
+        raise ConfigError(format_errors(err)) from None
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from nmt.batching import token_batches
 from nmt.errors import InputError
 from nmt.fileio import read_lines
+from nmt.placeholders import protect, protect_like
 from nmt.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,14 @@ class FilterStats:
     empty: int = 0
     too_long: int = 0
     bad_ratio: int = 0
+    placeholders: int = 0
 
     def summary(self, name: str) -> str:
         """One log line."""
         return (
             f"{name}: {self.read} pairs read, {self.kept} kept; skipped {self.empty} empty, "
-            f"{self.too_long} too long, {self.bad_ratio} over the length ratio"
+            f"{self.too_long} too long, {self.bad_ratio} over the length ratio, "
+            f"{self.placeholders} with placeholders that differ between the sides"
         )
 
 
@@ -69,11 +72,23 @@ def encode_parallel(
     max_len: int,
     max_ratio: float,
 ) -> ParallelData:
-    """Encode and filter pairs: empty, longer than `max_len` subwords, or ratio above `max_ratio`."""
+    """Encode and filter pairs: empty, longer than `max_len` subwords, or ratio above `max_ratio`.
+
+    Placeholders are masked as the Translator masks them (`nmt.placeholders`), the target numbered
+    as its source; pairs whose sides hold different placeholders are dropped."""
     stats = FilterStats(read=len(src_lines))
     pairs = [(s.strip(), t.strip()) for s, t in zip(src_lines, tgt_lines, strict=True)]
     nonempty = [(s, t) for s, t in pairs if s and t]
     stats.empty = len(pairs) - len(nonempty)
+    masked = []
+    for src_text, tgt_text in nonempty:
+        source = protect(src_text)
+        target = protect_like(tgt_text, source)
+        if target is None:
+            stats.placeholders += 1
+        else:
+            masked.append((source.text, target))
+    nonempty = masked
     src_ids = tokenizer.encode_src([s for s, _ in nonempty])
     tgt_ids = tokenizer.encode_tgt([t for _, t in nonempty])
     data = ParallelData([], [], stats)

@@ -86,7 +86,12 @@ def prepare_tokenizer(config: TrainConfig, is_main: bool, info: dist.DistInfo) -
         for name, path in paths.items():
             log.info("training sentencepiece (%s, %d pieces) on %s", tok.model_type, tok.vocab_size, inputs[name])
             train_sentencepiece(
-                inputs[name], path.with_suffix(""), tok.vocab_size, tok.model_type, tok.character_coverage
+                inputs[name],
+                path.with_suffix(""),
+                tok.vocab_size,
+                tok.model_type,
+                tok.character_coverage,
+                placeholders=tok.placeholders,
             )
     dist.barrier(info)
     return Tokenizer(paths["joint"]) if tok.joint else Tokenizer(paths["src"], paths["tgt"])
