@@ -1,16 +1,18 @@
-"""Service load test: requests/s and latency percentiles of step-level and request-level scheduling
-in one run; a mixed load; then goodput under a tight deadline, and health-probe latency under load.
+"""Service load test: requests/s and latency percentiles of the service, of the service without
+batching, and of another revision of it, in one run; a mixed load; then goodput under a tight
+deadline, and health-probe latency under load.
 
-Starts `nmt-serve` on a free port once per mode (`--modes`: NMT_SCHEDULING=step, =request, or
-off: NMT_BATCHING=false), and for each concurrency level runs that many clients, each sending
-one sentence per request (taken in turn from a test set) for a fixed time. Prints one table
-with the throughput ratio of each mode over the last one, and counts every 5xx that is not a
-documented 503.
+Starts `nmt-serve` on a free port once per mode (`--modes`: `batched`, the default; `off`,
+NMT_BATCHING=false; `baseline`, the server of the checkout at `--baseline-tree`, e.g. a
+`git worktree` of an earlier revision, with `--baseline-env` set), and for each concurrency level
+runs that many clients, each sending one sentence per request (taken in turn from a test set) for
+a fixed time. Prints one table with the throughput ratio of each mode over the last one, and
+counts every 5xx that is not a documented 503.
 
 The mixed table (`--mixed-clients`, default 4) runs that many clients sending 24-sentence
 requests beside one client sending one-sentence requests, per mode, and gives the short
-requests' latency against a short request alone: under request-level batching a short request
-waits for the running batch to end; under step-level scheduling it joins at the next step.
+requests' latency against a short request alone: the short request joins the running search at
+its next step, in the express lane.
 
 The long-sentence table (`--long-clients`, default 32) runs that many clients of one-sentence
 requests alone and then beside one client that keeps sending one run-on sentence (the first 14
@@ -79,16 +81,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-MODES = {"step": {"NMT_SCHEDULING": "step"}, "request": {"NMT_SCHEDULING": "request"}, "off": {"NMT_BATCHING": "false"}}
+MODES = {"batched": {}, "off": {"NMT_BATCHING": "false"}, "baseline": {}}
 
 
-def start_server(models: Path, mode: str, threads: int, extra_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """An nmt-serve process scheduling as `mode` says (see MODES) and its URL, once ready."""
+def start_server(args: argparse.Namespace, mode: str, extra_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """An nmt-serve process as `mode` says (see MODES) and its URL, once ready."""
     port = free_port()
-    env = {**os.environ, **MODES[mode], "NMT_THREADS": str(threads), **extra_env}
-    cmd = [sys.executable, "-m", "service.cli", "--models", str(models), "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env)
+    env = {**os.environ, **MODES[mode], "NMT_THREADS": str(args.threads), **extra_env}
+    tree = None
+    if mode == "baseline":
+        if args.baseline_tree is None:
+            raise SystemExit("--modes baseline needs --baseline-tree")
+        tree = args.baseline_tree.resolve()
+        env |= dict(item.split("=", 1) for item in args.baseline_env) | {"PYTHONPATH": str(tree)}
+    cmd = [sys.executable, "-m", "service.cli", "--models", str(args.models.resolve()), "--host", "127.0.0.1",
+           "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=tree)
     url = f"http://127.0.0.1:{port}"
     for _ in range(1200):
         if proc.poll() is not None:
@@ -105,8 +113,8 @@ def start_server(models: Path, mode: str, threads: int, extra_env: dict[str, str
 
 @contextlib.contextmanager
 def serving(args: argparse.Namespace, sentences: list[str], mode: str, env: dict[str, str]) -> Iterator[str]:
-    """The URL of a warmed-up `nmt-serve` scheduling as `mode` says, with `env`; stopped on leaving."""
-    proc, url = start_server(args.models, mode, args.threads, env)
+    """The URL of a warmed-up `nmt-serve` as `mode` says, with `env`; stopped on leaving."""
+    proc, url = start_server(args, mode, env)
     try:
         asyncio.run(run_level(url, sentences, 4, 2.0, args.beam_size))  # warm-up
         for model in httpx.get(url + "/v1/models").json()["models"]:
@@ -190,7 +198,7 @@ def goodput_table(args: argparse.Namespace, sentences: list[str]) -> None:
                 run_level(url, sentences, args.goodput_clients, args.seconds, args.beam_size, True, pathological)
             )
         rows.append((deadline, pathological, r))
-    print(f"\ngoodput, {args.modes[0]} scheduling, {args.goodput_clients} clients, beam {args.beam_size}, "
+    print(f"\ngoodput, {args.modes[0]}, {args.goodput_clients} clients, beam {args.beam_size}, "
           f"{args.seconds:g} s per row; health probes every 50 ms\n")  # fmt: skip
     print("| NMT_REQUEST_TIMEOUT_S | pathological request | goodput (200/s) | vs default | p50 ms | p99 ms | 503 | "
           "504 | other | health p99 ms | health max ms |")  # fmt: skip
@@ -216,7 +224,7 @@ def long_table(args: argparse.Namespace, sentences: list[str]) -> None:
         url, [run_on(sentences)], 1, args.seconds, args.beam_size))  # fmt: skip
     print(f"\n{args.long_clients} clients of one-sentence requests beside 1 client of a run-on sentence "
           f"({len(run_on(sentences))} characters), beam {args.beam_size}, {args.seconds:g} s per row\n")  # fmt: skip
-    print("| scheduling | short req/s alone | short req/s beside it | ratio | short p99 ms beside it | "
+    print("| server | short req/s alone | short req/s beside it | ratio | short p99 ms beside it | "
           "run-on sentences answered | their mean s |")  # fmt: skip
     print("|:--|--:|--:|--:|--:|--:|--:|")
     for mode, alone, short, long in rows:
@@ -252,7 +260,7 @@ def mixed_table(args: argparse.Namespace, sentences: list[str]) -> None:
         url, sentences[::-1], args.mixed_clients, args.seconds, args.beam_size, per_request=24))  # fmt: skip
     print(f"\nmixed load: 1 client of one-sentence requests beside {args.mixed_clients} clients of 24-sentence "
           f"requests, beam {args.beam_size}, {args.seconds:g} s per row\n")  # fmt: skip
-    print("| scheduling | short alone p50 ms | short p50 ms | short p99 ms | short p50 / alone | "
+    print("| server | short alone p50 ms | short p50 ms | short p99 ms | short p50 / alone | "
           "24-sentence req/s | 24-sentence p50 ms | sentences/s |")  # fmt: skip
     print("|:--|--:|--:|--:|--:|--:|--:|--:|")
     for mode, alone, short, big in rows:
@@ -269,9 +277,11 @@ def main() -> None:
     )
     p.add_argument("--src", type=Path, default=DEFAULT_SRC, help="sentences to send, one per line")
     p.add_argument(
-        "--modes", nargs="+", choices=list(MODES), default=["step", "request"],
-        help="schedulings to compare; ratios are over the last; the goodput table uses the first",
+        "--modes", nargs="+", choices=list(MODES), default=["batched", "off"],
+        help="servers to compare; ratios are over the last; the goodput table uses the first",
     )  # fmt: skip
+    p.add_argument("--baseline-tree", type=Path, help="checkout whose server the baseline mode runs")
+    p.add_argument("--baseline-env", nargs="*", default=[], metavar="NAME=VALUE", help="its environment")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 128])
     p.add_argument("--seconds", type=float, default=20.0, help="duration of each level")
     p.add_argument("--beam-size", type=int, default=5)
@@ -304,7 +314,7 @@ def load_table(args: argparse.Namespace, sentences: list[str]) -> None:
     base = args.modes[-1]
     print(f"\nnmt-serve load, beam {args.beam_size}, {args.threads} torch threads, one sentence per request, "
           f"{args.seconds:g} s per level\n")  # fmt: skip
-    print(f"| clients | scheduling | req/s | p50 ms | p95 ms | p99 ms | 503 | other 5xx/4xx | req/s / {base} |")
+    print(f"| clients | server | req/s | p50 ms | p95 ms | p99 ms | 503 | other 5xx/4xx | req/s / {base} |")
     print("|--:|:--|--:|--:|--:|--:|--:|--:|--:|")
     for clients in args.concurrency:
         for mode in args.modes:

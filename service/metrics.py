@@ -31,8 +31,8 @@ class Metrics:
             "nmt_http_request_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.queue_depth = Gauge("nmt_queue_sentences", "sentences waiting to join a search", registry=r)
-        self.running = Gauge("nmt_running_sentences", "sentences in running searches (step scheduling)", registry=r)
-        # a "batch" is one search (request scheduling) or one decoder step of the running search (step scheduling)
+        self.running = Gauge("nmt_running_sentences", "sentences in running searches", registry=r)
+        # a "batch" is one decoder step of a running search
         self.batch_sentences = Histogram(
             "nmt_batch_sentences", "sentences per search or decoder step", buckets=BATCH_BUCKETS, registry=r
         )

@@ -18,7 +18,6 @@ from nmt.device import resolve_device
 from nmt.dtypes import ALIASES, DtypeName
 from nmt.precision import PrecisionChoice
 from nmt.shortlist import ShortlistUse
-from service.batcher import DEFAULT_SCHEDULING, Scheduling
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +49,6 @@ class Settings(BaseSettings):
     )  # fmt: skip
     max_wait_ms: float = Field(20.0, ge=0.0, le=10_000, description="longest a batch waits for batch-mates")
     batching: bool = Field(True, description="false: one request per search (for comparison)")
-    scheduling: Scheduling = Field(
-        DEFAULT_SCHEDULING, description="request: whole batches run to their end; step: sentences join and "
-        "leave the running search at every decoder step (a short request need not wait for a batch)",
-    )  # fmt: skip
     queue_limit: int = Field(2048, ge=1, description="queued sentences before requests get 503")
     request_timeout_s: float = Field(30.0, gt=0.0, description="deadline of one request (504 after it)")
     max_texts: int = Field(128, ge=1, description="texts per request")

@@ -39,7 +39,6 @@ class ServiceState:
             max_wait_s=settings.max_wait_ms / 1000,
             queue_limit=settings.queue_limit,
             batching=settings.batching,
-            scheduling=settings.scheduling,
             on_batch=self.metrics.observe_batch,
             on_crash=lambda _: self.metrics.worker_restarts.inc(),
         )

@@ -224,9 +224,8 @@ def test_not_ready_while_loading_and_failed_load(make_client: Callable[..., Test
 LONG = [" ".join("abcdefghijkl"[(i + j) % 12] for j in range(150)) for i in range(100)]
 
 
-@pytest.mark.parametrize("scheduling", ["request", "step"])
-def test_deadline_gives_504(make_client: Callable[..., TestClient], scheduling: str) -> None:
-    client = make_client(request_timeout_s=0.05, scheduling=scheduling)
+def test_deadline_gives_504(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(request_timeout_s=0.05)
     r = client.post("/v1/translate", json={"texts": LONG, "model": "de-en", "beam_size": 8})
     assert r.status_code in (503, 504) and "deadline" in r.json()["error"]
     batcher = client.app.state.service.batcher  # type: ignore[attr-defined]
@@ -314,36 +313,21 @@ def test_openapi_describes_parameters_and_errors(client: TestClient) -> None:
         assert set(operation["requestBody"]["content"]) >= {"application/json", "application/x-www-form-urlencoded"}
 
 
-@pytest.mark.parametrize("scheduling", ["request", "step"])
-def test_a_worker_that_fails_is_restarted_and_readiness_says_so(
-    make_client: Callable[..., TestClient], scheduling: str
-) -> None:
-    client = make_client(scheduling=scheduling)
+def test_a_worker_that_fails_is_restarted_and_readiness_says_so(make_client: Callable[..., TestClient]) -> None:
+    client = make_client()
     state = client.app.state.service  # type: ignore[attr-defined]
     batcher = state.batcher
     failed = 0
-    if scheduling == "request":
-        real_execute = batcher._execute
+    real_step = batcher._step
 
-        async def broken_execute(batch, loop):  # type: ignore[no-untyped-def]
-            nonlocal failed
-            if not failed:
-                failed += 1
-                raise RuntimeError("a bug in the worker")
-            await real_execute(batch, loop)
+    async def broken_step(loop):  # type: ignore[no-untyped-def]
+        nonlocal failed
+        if not failed and batcher.running:  # a request is in the running search
+            failed += 1
+            raise RuntimeError("a bug in the worker")
+        await real_step(loop)
 
-        batcher._execute = broken_execute
-    else:
-        real_work = batcher._work
-
-        async def broken_step(loop):  # type: ignore[no-untyped-def]
-            nonlocal failed
-            if not failed and batcher._lanes:  # a request is in the running search
-                failed += 1
-                raise RuntimeError("a bug in the worker")
-            await real_work(loop)
-
-        batcher._work = broken_step
+    batcher._step = broken_step
     batcher.restart_delay_s = 0.5  # long enough to watch readiness turn false
     body = {"texts": ["a b"], "model": "de-en"}
     r = client.post("/v1/translate", json=body)

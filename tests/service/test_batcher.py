@@ -1,4 +1,4 @@
-"""The batcher's invariants, with a scripted search function standing in for the model."""
+"""The batcher's invariants, with a scripted running search standing in for the model."""
 
 from __future__ import annotations
 
@@ -12,36 +12,15 @@ import torch
 
 from nmt.batching import BATCH_TOKENS
 from nmt.search import Hypothesis, SearchOptions
-from service.batcher import EXPRESS_SLOWDOWN, Batcher, BatchFailed, CostModel, DeadlineExceeded, Overloaded
+from service.batcher import Batcher, BatchFailed, DeadlineExceeded, Overloaded
+from service.costs import CostModel
+from service.lanes import EXPRESS_SLOWDOWN
 
 OPTS = SearchOptions(beam_size=2)
 
 
-class FakeSearch:
-    """Reverses each source; records batches; can sleep, fail, or run out of memory."""
-
-    def __init__(
-        self, delay: float = 0.0, oom_above: int | None = None, fail_on: int | None = None, per_token: float = 0.0
-    ) -> None:
-        self.delay = delay
-        self.per_token = per_token  # seconds per source token, like a real search
-        self.oom_above = oom_above
-        self.fail_on = fail_on
-        self.batches: list[list[list[int]]] = []
-        self.gate = threading.Event()
-        self.gate.set()
-
-    def translate_ids(
-        self, sources: Sequence[Sequence[int]], options: SearchOptions, batch_tokens: int
-    ) -> list[list[Hypothesis]]:
-        self.gate.wait()
-        if self.oom_above is not None and len(sources) > self.oom_above:
-            raise torch.cuda.OutOfMemoryError("fake")
-        if self.fail_on is not None and any(self.fail_on in s for s in sources):
-            raise RuntimeError("boom")
-        self.batches.append([list(s) for s in sources])
-        time.sleep(self.delay + self.per_token * sum(len(s) + 1 for s in sources))
-        return [[Hypothesis(tokens=list(reversed(s)), score=-float(len(s)), log_prob=0.0)] for s in sources]
+class FakeModel:
+    """Stands for a model's translator: the batcher only keys searches by it."""
 
 
 def tokens(result: list[list[Hypothesis]]) -> list[list[int]]:
@@ -50,285 +29,6 @@ def tokens(result: list[list[Hypothesis]]) -> list[list[int]]:
 
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
-
-
-async def started(fake: FakeSearch, **kwargs: object) -> Batcher:
-    """A request-level batcher (whole batches run to their end)."""
-    batcher = Batcher(**{"max_wait_s": 0.01, "scheduling": "request", **kwargs})  # type: ignore[arg-type]
-    await batcher.start()
-    return batcher
-
-
-def test_concurrent_requests_share_batches_and_get_their_own_results() -> None:
-    async def main() -> None:
-        fake = FakeSearch()
-        b = await started(fake)
-        requests = [[[i, j, 100 + i] for j in range(i % 3 + 1)] for i in range(40)]
-        results = await asyncio.gather(*(b.submit(fake, r, OPTS, 10) for r in requests))
-        for req, res in zip(requests, results, strict=True):
-            assert tokens(res) == [list(reversed(s)) for s in req]
-        assert len(fake.batches) < 10  # 40 requests, far fewer searches
-        await b.stop()
-
-    run(main())
-
-
-def test_batching_off_runs_one_request_per_search() -> None:
-    async def main() -> None:
-        fake = FakeSearch()
-        b = await started(fake, batching=False)
-        await asyncio.gather(*(b.submit(fake, [[i], [i, i]], OPTS, 10) for i in range(5)))
-        assert len(fake.batches) == 5 and all(len(batch) == 2 for batch in fake.batches)
-        await b.stop()
-
-    run(main())
-
-
-def test_clients_answered_by_a_batch_can_join_the_next_one() -> None:
-    """The wait counts from when the worker became free, so closed-loop clients do not split into two halves."""
-
-    async def main() -> None:
-        fake = FakeSearch(delay=0.3)
-        b = await started(fake, max_wait_s=0.1)
-        first = asyncio.create_task(b.submit(fake, [[1]], OPTS, 10))
-        await asyncio.sleep(0.15)  # the first batch is running
-        waiting = asyncio.create_task(b.submit(fake, [[2]], OPTS, 10))  # has waited over 0.1 s when it ends
-        await first
-        await asyncio.sleep(0.03)  # a client answered by the first batch comes back at once
-        back = asyncio.create_task(b.submit(fake, [[3]], OPTS, 10))
-        await asyncio.gather(waiting, back)
-        assert fake.batches == [[[1]], [[2], [3]]]
-        await b.stop()
-
-    run(main())
-
-
-def test_a_huge_request_does_not_starve_a_small_one() -> None:
-    async def main() -> None:
-        fake = FakeSearch(delay=0.01)
-        b = await started(fake, batch_tokens=40)
-        big = asyncio.create_task(b.submit(fake, [[1, 2, 3]] * 200, OPTS, 30))
-        await asyncio.sleep(0.03)
-        small = await b.submit(fake, [[7, 8]], OPTS, 30)
-        assert tokens(small) == [[8, 7]]
-        assert not big.done()  # the small request overtook most of the big one
-        assert len(tokens(await big)) == 200
-        await b.stop()
-
-    run(main())
-
-
-def test_different_options_never_share_a_batch() -> None:
-    async def main() -> None:
-        fake, other = FakeSearch(), FakeSearch()  # two models
-        other.batches = fake.batches
-        b = await started(fake)
-        wide = SearchOptions(beam_size=5)
-        await asyncio.gather(
-            b.submit(fake, [[1]], OPTS, 10), b.submit(fake, [[2]], wide, 10), b.submit(other, [[3]], OPTS, 10)
-        )
-        assert sorted(fake.batches) == [[[1]], [[2]], [[3]]]
-        await b.stop()
-
-    run(main())
-
-
-def test_full_queue_refuses_at_once() -> None:
-    async def main() -> None:
-        fake = FakeSearch()
-        fake.gate.clear()  # the worker blocks on its first batch
-        b = await started(fake, queue_limit=10, batch_tokens=4)
-        first = asyncio.create_task(b.submit(fake, [[1]] * 10, OPTS, 30))
-        await asyncio.sleep(0.05)
-        second = asyncio.create_task(b.submit(fake, [[2]] * 2, OPTS, 30))  # 8 + 2 waiting: full
-        await asyncio.sleep(0.01)
-        with pytest.raises(Overloaded):
-            await b.submit(fake, [[3]] * 5, OPTS, 30)
-        fake.gate.set()
-        assert len(await first) == 10 and len(await second) == 2
-        assert b.queued == 0
-        await b.stop()
-
-    run(main())
-
-
-def test_cancelled_and_expired_requests_leave_the_queue() -> None:
-    async def main() -> None:
-        fake = FakeSearch()
-        fake.gate.clear()
-        b = await started(fake, batch_tokens=4)
-        blocker = asyncio.create_task(b.submit(fake, [[1]], OPTS, 30))
-        await asyncio.sleep(0.05)
-        gone = asyncio.create_task(b.submit(fake, [[5, 5]] * 50, OPTS, 30))
-        with pytest.raises(DeadlineExceeded):
-            await b.submit(fake, [[6, 6]] * 3, OPTS, 0.05)
-        await asyncio.sleep(0.01)
-        gone.cancel()
-        await asyncio.sleep(0.01)
-        assert b.queued == 0
-        fake.gate.set()
-        await blocker
-        await asyncio.sleep(0.05)
-        searched = [s for batch in fake.batches for s in batch]
-        assert [5, 5] not in searched and [6, 6] not in searched
-        await b.stop()
-
-    run(main())
-
-
-def test_a_failing_batch_fails_only_its_requests() -> None:
-    async def main() -> None:
-        fake = FakeSearch(fail_on=13)
-        b = await started(fake, max_wait_s=0.0)
-        with pytest.raises(BatchFailed):
-            await b.submit(fake, [[13]], OPTS, 10)
-        assert tokens(await b.submit(fake, [[1, 2]], OPTS, 10)) == [[2, 1]]
-        await b.stop()
-
-    run(main())
-
-
-def test_out_of_memory_the_searcher_cannot_avoid_fails_the_request_with_a_reason() -> None:
-    """`Translator.translate_ids` halves a batch that runs out of memory (tests/nmt/test_translator.py); what
-    still does not fit fails with out_of_memory set (a 503 for the client), and the worker goes on."""
-
-    async def main() -> None:
-        fake = FakeSearch(oom_above=2)
-        b = await started(fake)
-        with pytest.raises(BatchFailed) as err:
-            await b.submit(fake, [[i, i + 1] for i in range(7)], OPTS, 10)
-        assert err.value.out_of_memory
-        assert tokens(await b.submit(fake, [[3, 4]], OPTS, 10)) == [[4, 3]]
-        await b.stop()
-
-    run(main())
-
-
-def test_a_client_hanging_up_during_the_batching_wait_does_not_stop_the_worker() -> None:
-    """`curl --max-time 0.005`: the request leaves while the worker gathers; the worker must go on."""
-
-    async def main() -> None:
-        fake = FakeSearch()
-        b = await started(fake, max_wait_s=0.2)
-        for _ in range(3):
-            gone = asyncio.create_task(b.submit(fake, [[1, 2]], OPTS, 10))
-            await asyncio.sleep(0.01)
-            gone.cancel()
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)
-        assert b.healthy
-        assert tokens(await asyncio.wait_for(b.submit(fake, [[3, 4]], OPTS, 10), 2)) == [[4, 3]]
-        assert fake.batches == [[[3, 4]]]  # nothing searched for the requests that left
-        await b.stop()
-
-    run(main())
-
-
-def test_a_failing_worker_is_restarted_counted_and_fails_only_its_batch() -> None:
-    async def main() -> None:
-        fake = FakeSearch()
-        crashes: list[BaseException] = []
-        b = Batcher(max_wait_s=0.0, scheduling="request", on_crash=crashes.append)
-        await b.start()
-        real_execute = b._execute
-        calls = 0
-
-        async def broken_once(batch, loop):  # type: ignore[no-untyped-def]
-            nonlocal calls
-            calls += 1
-            if calls == 1:
-                raise RuntimeError("a bug in the worker")
-            await real_execute(batch, loop)
-
-        b._execute = broken_once  # type: ignore[method-assign]
-        with pytest.raises(BatchFailed):
-            await asyncio.wait_for(b.submit(fake, [[1]], OPTS, 10), 2)
-        assert len(crashes) == 1 and "a bug" in str(crashes[0])
-        assert tokens(await asyncio.wait_for(b.submit(fake, [[2, 3]], OPTS, 10), 2)) == [[3, 2]]
-        assert b.healthy
-        await b.stop()
-        assert not b.healthy
-
-    run(main())
-
-
-def test_the_deadline_counts_from_arrival() -> None:
-    async def main() -> None:
-        fake = FakeSearch(delay=0.2)
-        b = await started(fake, max_wait_s=0.0)
-        now = asyncio.get_running_loop().time()
-        with pytest.raises(DeadlineExceeded):
-            await b.submit(fake, [[1]], OPTS, 1.0, arrived=now - 1.0)  # spent its time before reaching us
-        with pytest.raises(DeadlineExceeded):
-            await b.submit(fake, [[1]], OPTS, 1.0, arrived=now - 0.9)  # 0.1 s left, the search takes 0.2
-        assert tokens(await b.submit(fake, [[1]], OPTS, 1.0, arrived=now)) == [[1]]
-        await b.stop()
-
-    run(main())
-
-
-def test_under_a_tight_deadline_work_is_sized_to_what_can_still_be_answered() -> None:
-    """Goodput: 200 one-sentence requests (5 tokens) with 0.4 s deadlines and 2 ms per token of search.
-
-    At most 40 can be answered in 0.4 s. Searching all 200 at once (2 s) would answer none; the
-    batcher learns the speed, refuses at once what cannot make it, and never searches for a
-    request that expired.
-    """
-
-    async def main() -> None:
-        fake = FakeSearch(per_token=0.002)
-        b = await started(fake, max_wait_s=0.01)
-        await b.submit(fake, [[1, 2, 3, 4]], OPTS, 5)  # one measured batch teaches the speed
-        fake.batches.clear()
-        results = await asyncio.gather(
-            *(b.submit(fake, [[i % 7 + 1] * 4], OPTS, 0.4) for i in range(200)), return_exceptions=True
-        )
-        answered = sum(not isinstance(r, Exception) for r in results)
-        refused = sum(isinstance(r, Overloaded) for r in results)
-        expired = sum(isinstance(r, DeadlineExceeded) for r in results)
-        searched = sum(len(batch) for batch in fake.batches)
-        assert answered >= 25, (answered, refused, expired)
-        assert answered + refused + expired == 200
-        assert searched <= answered + 10  # hardly any search for a request that did not get its answer
-        await b.stop()
-
-    run(main())
-
-
-def test_the_cost_model_separates_fixed_and_per_token_time() -> None:
-    """Small batches cost more per token; a rate learnt from them must not make big ones look slow."""
-    cost = CostModel()
-    assert cost.estimate(1000) == 0.0  # nothing measured: no refusals
-    cost.observe(100, 0.2 + 0.001 * 100)
-    assert cost.estimate(100) == pytest.approx(0.3)  # one size seen: a rate through the origin
-    for tokens in (20, 500, 60, 1500, 10, 800):
-        cost.observe(tokens, 0.2 + 0.001 * tokens)
-    fixed, per_token = cost.line()
-    assert fixed == pytest.approx(0.2, rel=1e-6) and per_token == pytest.approx(0.001, rel=1e-6)
-    assert cost.estimate(2000, batches=2) == pytest.approx(2 * 0.2 + 2.0)
-
-
-def test_steps_that_take_the_same_time_at_every_size_are_a_fixed_cost() -> None:
-    """A GPU's step: 1 and 200 sentences take 8 ms alike (and noise may tilt the fit below flat).
-    A rate through the origin would make 200 sentences look 200 times as slow as one."""
-    cost = CostModel()
-    for size, seconds in [(1, 0.0081), (200, 0.0080), (50, 0.0080), (120, 0.0079), (5, 0.0081)] * 4:
-        cost.observe(size, seconds)
-    assert cost.estimate(200) == pytest.approx(0.008, rel=0.05) and cost.estimate(1) == pytest.approx(0.008, rel=0.05)
-    assert cost.most(1.0) == float("inf")
-
-
-def test_one_stalled_step_does_not_make_every_larger_step_look_slow() -> None:
-    """A pause (a page fault, another process) during one small step must not tilt the line into refusals."""
-    cost = CostModel()
-    for _ in range(30):
-        cost.observe(1, 0.003)
-    cost.observe(2, 1.0)  # a stall
-    assert cost.estimate(64) < 2.0  # not 64 x 1 s
-    assert cost.most(3.0) > 64
-
-
-# -- step scheduling: sentences join and leave the running search at every decoder step ---------------------
 
 
 class FakeScheduler:
@@ -400,16 +100,173 @@ class StepLog:
         self.budgets: list[int] = []
         self.gate = threading.Event()
         self.gate.set()
-        self.searcher = FakeSearch()  # the model: never asked for whole batches in step mode
+        self.searcher = FakeModel()
 
     def scheduler(self, searcher: object, options: SearchOptions, batch_tokens: int) -> FakeScheduler:
         return FakeScheduler(self, options, batch_tokens)
 
 
 async def stepping(log: StepLog, **kwargs: object) -> Batcher:
-    batcher = Batcher(scheduler=log.scheduler, scheduling="step", **kwargs)  # type: ignore[arg-type]
+    batcher = Batcher(scheduler=log.scheduler, **kwargs)  # type: ignore[arg-type]
     await batcher.start()
     return batcher
+
+
+def test_different_options_never_share_a_search() -> None:
+    async def main() -> None:
+        log = StepLog(delay=0.002)
+        b = await stepping(log)
+        other, wide = FakeModel(), SearchOptions(beam_size=5)
+        answers = await asyncio.gather(
+            b.submit(log.searcher, [[1, 1]], OPTS, 10),
+            b.submit(log.searcher, [[2, 2]], wide, 10),
+            b.submit(other, [[3, 3]], OPTS, 10),
+        )
+        assert [tokens(a) for a in answers] == [[[1, 1]], [[2, 2]], [[3, 3]]]
+        assert len(log.budgets) == 3  # three running searches
+        assert all(len(step) == 1 for step in log.steps)
+        await b.stop()
+
+    run(main())
+
+
+def test_full_queue_refuses_at_once() -> None:
+    async def main() -> None:
+        log = StepLog()
+        log.gate.clear()  # the worker blocks in its first step
+        b = await stepping(log, queue_limit=10, batch_tokens=4)
+        first = asyncio.create_task(b.submit(log.searcher, [[1]] * 10, OPTS, 30))
+        await asyncio.sleep(0.05)  # 2 running (4 tokens of 2), 8 waiting
+        second = asyncio.create_task(b.submit(log.searcher, [[2]] * 2, OPTS, 30))  # 8 + 2 waiting: full
+        await asyncio.sleep(0.01)
+        assert b.queued == 10
+        with pytest.raises(Overloaded):
+            await b.submit(log.searcher, [[3]] * 5, OPTS, 30)
+        log.gate.set()
+        assert len(await first) == 10 and len(await second) == 2
+        assert b.queued == 0
+        await b.stop()
+
+    run(main())
+
+
+def test_cancelled_and_expired_requests_leave_the_queue_and_are_never_searched() -> None:
+    async def main() -> None:
+        log = StepLog()
+        log.gate.clear()
+        b = await stepping(log, batch_tokens=4)
+        blocker = asyncio.create_task(b.submit(log.searcher, [[1]], OPTS, 30))
+        await asyncio.sleep(0.05)
+        gone = asyncio.create_task(b.submit(log.searcher, [[5, 5]] * 50, OPTS, 30))
+        with pytest.raises(DeadlineExceeded):
+            await b.submit(log.searcher, [[6, 6]] * 3, OPTS, 0.05)
+        await asyncio.sleep(0.01)
+        gone.cancel()  # the client hung up while its sentences waited
+        await asyncio.sleep(0.01)
+        assert b.queued == 0
+        log.gate.set()
+        await blocker
+        await asyncio.sleep(0.05)
+        searched = [s for step in log.steps for s in step]
+        assert [5, 5] not in searched and [6, 6] not in searched
+        assert b.healthy and tokens(await b.submit(log.searcher, [[3, 4]], OPTS, 10)) == [[4, 3]]
+        await b.stop()
+
+    run(main())
+
+
+def test_out_of_memory_on_a_single_sentence_fails_the_request_with_a_reason() -> None:
+    """What still does not fit alone fails with out_of_memory set (a 503 for the client); the worker goes on."""
+
+    async def main() -> None:
+        log = StepLog(oom_above=0)
+        b = await stepping(log)
+        with pytest.raises(BatchFailed) as err:
+            await b.submit(log.searcher, [[1, 2]], OPTS, 10)
+        assert err.value.out_of_memory
+        log.oom_above = None
+        assert tokens(await b.submit(log.searcher, [[3, 4]], OPTS, 10)) == [[4, 3]]
+        await b.stop()
+
+    run(main())
+
+
+def test_a_failing_worker_is_restarted_counted_and_fails_only_its_requests() -> None:
+    async def main() -> None:
+        log = StepLog()
+        crashes: list[BaseException] = []
+        b = await stepping(log, on_crash=crashes.append)
+        real_settle = b._settle
+        calls = 0
+
+        def broken_once(*args):  # type: ignore[no-untyped-def]
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("a bug in the worker")
+            real_settle(*args)
+
+        b._settle = broken_once  # type: ignore[method-assign]
+        with pytest.raises(BatchFailed):
+            await asyncio.wait_for(b.submit(log.searcher, [[1]], OPTS, 10), 2)
+        assert len(crashes) == 1 and "a bug" in str(crashes[0])
+        assert tokens(await asyncio.wait_for(b.submit(log.searcher, [[2, 3]], OPTS, 10), 2)) == [[3, 2]]
+        assert b.healthy
+        await b.stop()
+        assert not b.healthy
+
+    run(main())
+
+
+def test_the_deadline_counts_from_arrival() -> None:
+    async def main() -> None:
+        log = StepLog(delay=0.2)
+        b = await stepping(log)
+        now = asyncio.get_running_loop().time()
+        with pytest.raises(DeadlineExceeded):
+            await b.submit(log.searcher, [[1]], OPTS, 1.0, arrived=now - 1.0)  # spent its time before reaching us
+        with pytest.raises(DeadlineExceeded):
+            await b.submit(log.searcher, [[1]], OPTS, 1.0, arrived=now - 0.9)  # 0.1 s left, a step takes 0.2
+        assert tokens(await b.submit(log.searcher, [[1]], OPTS, 1.0)) == [[1]]
+        await b.stop()
+
+    run(main())
+
+
+def test_the_cost_model_separates_fixed_and_per_token_time() -> None:
+    """Small batches cost more per token; a rate learnt from them must not make big ones look slow."""
+    cost = CostModel()
+    assert cost.estimate(1000) == 0.0  # nothing measured: no refusals
+    cost.observe(100, 0.2 + 0.001 * 100)
+    assert cost.estimate(100) == pytest.approx(0.3)  # one size seen: a rate through the origin
+    for tokens in (20, 500, 60, 1500, 10, 800):
+        cost.observe(tokens, 0.2 + 0.001 * tokens)
+    fixed, per_token = cost.line()
+    assert fixed == pytest.approx(0.2, rel=1e-6) and per_token == pytest.approx(0.001, rel=1e-6)
+    assert cost.estimate(2000, batches=2) == pytest.approx(2 * 0.2 + 2.0)
+
+
+def test_steps_that_take_the_same_time_at_every_size_are_a_fixed_cost() -> None:
+    """A GPU's step: 1 and 200 sentences take 8 ms alike (and noise may tilt the fit below flat).
+    A rate through the origin would make 200 sentences look 200 times as slow as one."""
+    cost = CostModel()
+    for size, seconds in [(1, 0.0081), (200, 0.0080), (50, 0.0080), (120, 0.0079), (5, 0.0081)] * 4:
+        cost.observe(size, seconds)
+    assert cost.estimate(200) == pytest.approx(0.008, rel=0.05) and cost.estimate(1) == pytest.approx(0.008, rel=0.05)
+    assert cost.most(1.0) == float("inf")
+
+
+def test_one_stalled_step_does_not_make_every_larger_step_look_slow() -> None:
+    """A pause (a page fault, another process) during one small step must not tilt the line into refusals."""
+    cost = CostModel()
+    for _ in range(30):
+        cost.observe(1, 0.003)
+    cost.observe(2, 1.0)  # a stall
+    assert cost.estimate(64) < 2.0  # not 64 x 1 s
+    assert cost.most(3.0) > 64
+
+
+# -- the rule: sentences join and leave the running search at every decoder step ---------------------
 
 
 def test_steps_share_sentences_of_concurrent_requests_and_answer_each_its_own() -> None:
@@ -421,7 +278,6 @@ def test_steps_share_sentences_of_concurrent_requests_and_answer_each_its_own() 
         for req, res in zip(requests, results, strict=True):
             assert tokens(res) == [list(reversed(s)) for s in req]
         assert max(len(step) for step in log.steps) > 20 and len(log.steps) < 40
-        assert not log.searcher.batches  # no whole-batch search ran
         assert b.running == 0 and b.queued == 0
         await b.stop()
 
@@ -793,13 +649,14 @@ def test_under_a_tight_deadline_steps_are_sized_to_what_can_still_be_answered() 
     run(main())
 
 
-def test_batching_off_searches_one_request_at_a_time_whatever_the_scheduling() -> None:
+def test_batching_off_searches_one_request_at_a_time() -> None:
     async def main() -> None:
-        fake = FakeSearch()
-        b = Batcher(batching=False, scheduling="step")
-        await b.start()
-        await asyncio.gather(*(b.submit(fake, [[i], [i, i]], OPTS, 10) for i in range(5)))
-        assert len(fake.batches) == 5 and all(len(batch) == 2 for batch in fake.batches)
+        log = StepLog(delay=0.001)
+        b = await stepping(log, batching=False)
+        answers = await asyncio.gather(*(b.submit(log.searcher, [[i], [i, i]], OPTS, 10) for i in range(1, 6)))
+        assert [tokens(a) for a in answers] == [[[i], [i, i]] for i in range(1, 6)]
+        assert all(len({s[0] for s in step}) == 1 for step in log.steps)  # every step holds one request's
+        assert {len(step) for step in log.steps} >= {2}  # ... both its sentences together
         await b.stop()
 
     run(main())
