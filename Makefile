@@ -82,7 +82,7 @@ bench: install  ## training throughput and decoding speed of the reference archi
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/decode_speed.py
 
-load: install  ## service throughput and latency at 1-128 clients and under a mixed load, step vs request scheduling
+load: install  ## service throughput and latency at 1-128 clients and under a mixed load, batched vs unbatched
 	$(BIN)/python benchmarks/load.py --models models/de-en
 
 clean:
