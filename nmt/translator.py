@@ -221,11 +221,10 @@ class Translator:
             best = hyps[0]
             extra: dict[str, object] = {}
             src_pieces = tgt_pieces = alignment = None
-            if options.return_attention or masked.spans:
+            if options.return_attention:  # the only search that records attention, which `restore` can use
                 src_pieces = [*self.tokenizer.src_pieces(masked.text)[: len(src)], EOS_PIECE]
                 tgt_pieces = [*self.tokenizer.tgt_pieces(best.tokens), EOS_PIECE]
                 alignment = [] if best.attention is None else best.attention.tolist()
-            if options.return_attention:
                 extra = {"alignment": alignment, "source_tokens": src_pieces, "target_tokens": tgt_pieces}
             if masked.changed:
                 texts_n = [restore(texts_n[0], masked, src_pieces, tgt_pieces, alignment)] + [
