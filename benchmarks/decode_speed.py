@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from nmt.batching import default_batch_tokens
-from nmt.precision import prepare
+from nmt.precision import Footprint, prepare
 from nmt.quantize import amx_int8
 from nmt.scoring import corpus_bleu
 from nmt.search import SearchOptions
@@ -50,6 +50,7 @@ class Setup:
     token_table: bool = True  # int8 only
     shortlist: ShortlistUse = "auto"
     beam: int = 5
+    footprint: Footprint = "fast"
 
 
 SETUPS = {
@@ -60,13 +61,14 @@ SETUPS = {
     "+shortlist": Setup("  + shortlist alone", "int8", "fbgemm", token_table=False, shortlist="on"),
     "fp32+shortlist": Setup("fp32 + shortlist", "fp32", shortlist="on"),
     "default": Setup("default (auto: all levers)", "auto"),
+    "lean": Setup("default, lean footprint (one kernel, no token table)", "auto", footprint="lean"),
     "auto-whole": Setup("auto, whole vocabulary", "auto", shortlist="off"),
     "fp16": Setup("fp16, whole vocabulary", "fp16", shortlist="off"),
     "fp32-greedy": Setup("fp32, whole vocabulary, greedy", "fp32", shortlist="off", beam=1),
     "default-greedy": Setup("default, greedy", "auto", beam=1),
 }
 
-CPU_ROWS = ["fp32", "int8-base", "+onednn", "+table", "+shortlist", "fp32+shortlist", "default", "fp32-greedy",
+CPU_ROWS = ["fp32", "int8-base", "+onednn", "+table", "+shortlist", "fp32+shortlist", "default", "lean", "fp32-greedy",
             "default-greedy"]  # fmt: skip
 
 
@@ -99,7 +101,7 @@ def run_peer(beam: int, batch: int, threads: int, repeat: int) -> float | None:
 def load(model: Path, device: str, setup: Setup) -> Translator:
     """A translator for one row: the library's own loading, then the row's levers."""
     if setup.precision != "int8" or (setup.kernels == "auto" and setup.token_table):
-        return Translator.from_dir(model, device, setup.precision, shortlist=setup.shortlist)
+        return Translator.from_dir(model, device, setup.precision, shortlist=setup.shortlist, footprint=setup.footprint)
     translator = Translator.from_dir(model, device, "fp32", shortlist=setup.shortlist)
     prepare(translator.model, "int8", token_table=setup.token_table, kernels=setup.kernels)
     translator.precision = "int8"

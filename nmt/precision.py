@@ -11,6 +11,14 @@ bits with the number of rows (from ~33 rows on Sapphire Rapids), so translations
 depend on their batch; on the same AMX units int8 runs the LSTM's products as fast (and the
 smaller ones at 75-95% of bf16's rate) with exact sums (benchmarks/matmul_kernels.py).
 
+An int8 model has two footprints. `fast` keeps, beside its int8 weights, the decoder's token
+table (the embedding's share of its first layer, a (vocabulary x 4H) fp32 table: 62.5 MB for
+the shipped models) and, where AMX pays, every weight packed twice, for fbgemm (fewer than 32
+rows) and for oneDNN. `lean` keeps one packed copy (oneDNN where AMX pays, else fbgemm) and no
+table: about the weights file's size, at ~0.9x the speed on AMX, for a service holding many
+models (docs/benchmarks.md). Both are batch-invariant; their outputs differ slightly
+(the table sums the embedding's share in float, the int8 product on its 7-bit grid).
+
 Converting to int8 replaces every linear and recurrent layer that the encoder, bridge and
 decoder declare in their `input_ranges()`; a layer that is not declared would stay in
 float, so conversion refuses a model that still has one afterwards.
@@ -30,13 +38,15 @@ from nmt.encoder import InputRange
 from nmt.errors import InputError
 from nmt.layers import LinearFactory, StepBiLSTM, StepLSTM
 from nmt.model import Seq2Seq
-from nmt.quantize import Int8Linear, int8_kernels
+from nmt.quantize import Int8Linear, amx_int8, int8_kernels
 
 Precision = Literal["fp32", "bf16", "fp16", "int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16", "int8"]
 PRECISION_CHOICES: list[str] = ["auto", *PRECISIONS]  # for command lines and settings
 FLOAT_LAYERS = (nn.Linear, nn.RNNBase)  # what int8 conversion must leave none of
+Footprint = Literal["fast", "lean"]
+FOOTPRINTS: tuple[str, ...] = get_args(Footprint)
 
 
 def weight_dtype(precision: Precision) -> torch.dtype:
@@ -97,12 +107,23 @@ def convert(model: Seq2Seq, make: LinearFactory, token_table: bool = True) -> Se
     return model
 
 
-def prepare(model: Seq2Seq, precision: Precision, token_table: bool = True, kernels: str = "auto") -> Seq2Seq:
+def prepare(
+    model: Seq2Seq,
+    precision: Precision,
+    footprint: Footprint = "fast",
+    token_table: bool | None = None,
+    kernels: str | None = None,
+) -> Seq2Seq:
     """`model` (eval mode, loaded in `weight_dtype(precision)`) made ready to run in `precision`, in place.
 
-    int8 rebuilds its layers (see `convert`); the float precisions run the trained modules.
-    `token_table` and `kernels` exist for benchmarks that measure each on its own.
+    int8 rebuilds its layers (see `convert`) in `footprint` (see the module docstring); the
+    float precisions run the trained modules. `token_table` and `kernels` override the
+    footprint's choice, for benchmarks that measure each on its own.
     """
+    if token_table is None:
+        token_table = footprint == "fast"
+    if kernels is None:
+        kernels = "auto" if footprint == "fast" else ("onednn" if amx_int8() else "fbgemm")
     if precision == "int8":
         convert(model, functools.partial(Int8Linear, kernels=kernels), token_table)
     for module in model.modules():

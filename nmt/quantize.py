@@ -95,7 +95,6 @@ class Int8Linear(nn.Module):
 
     def _pack(self, integers: torch.Tensor, out_scale: torch.Tensor, bias: torch.Tensor | None, kernels: str) -> None:
         available = int8_kernels()
-        self.integers = integers  # (out, in) integer-valued floats
         self.kernels = kernels
         self.out_scale = out_scale  # integer sum -> output, per output channel
         self.bias = bias
@@ -113,8 +112,15 @@ class Int8Linear(nn.Module):
         """This layer restricted to outputs `index` (1-D long tensor): the same bits for those outputs."""
         sub = copy.copy(self)
         bias = None if self.bias is None else self.bias.index_select(0, index)
-        sub._pack(self.integers.index_select(0, index), self.out_scale.index_select(0, index), bias, self.kernels)
+        sub._pack(self.integers().index_select(0, index), self.out_scale.index_select(0, index), bias, self.kernels)
         return sub
+
+    def integers(self) -> torch.Tensor:
+        """The weight's integers (out, in) as floats, unpacked from a kernel's copy (none is kept as floats)."""
+        if self.fbgemm is not None:
+            qweight, _ = torch.ops.quantized.linear_unpack(self.fbgemm)
+            return qweight.int_repr().float()
+        return self.onednn.to_dense().t().float()  # oneDNN packs (in, out)
 
     def integer_sums(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in) floats within [-1, 1] -> the exact (N, out) sums of their 7-bit grid values times the weights."""

@@ -26,10 +26,11 @@ from nmt.batching import default_batch_tokens, halving_on_oom, pad_batch, source
 from nmt.decoder import DecoderState
 from nmt.device import resolve_device
 from nmt.errors import InputError
+from nmt.memory import release_free_memory
 from nmt.model import Seq2Seq
 from nmt.model_dir import ModelInfo, load_model_dir
 from nmt.placeholders import Protected, protect, restore
-from nmt.precision import prepare, resolve_precision, weight_dtype
+from nmt.precision import Footprint, prepare, resolve_precision, weight_dtype
 from nmt.search import Hypothesis, SearchOptions, search
 from nmt.shortlist import SHORTLIST_FILE, Shortlist, ShortlistUse, uses_shortlist
 from nmt.tokenizer import BOS_ID, EOS_ID, Tokenizer
@@ -117,15 +118,18 @@ class Translator:
         limits: LengthLimits | None = None,
         options: SearchOptions | None = None,
         shortlist: ShortlistUse = "auto",
+        footprint: Footprint = "fast",
     ) -> Translator:
         """Load a model directory for inference in `precision` (see `nmt.precision`; auto: the fastest here).
 
-        Its shortlist, if it has one, is searched as `shortlist` says (see `nmt.shortlist`: auto, on CPUs).
+        Its shortlist, if it has one, is searched as `shortlist` says (see `nmt.shortlist`: auto, on CPUs);
+        `footprint` trades memory for speed (`nmt.precision`: fast, or lean for many models at once).
         """
         dev = resolve_device(device)
         loaded = load_model_dir(Path(path), device=dev)
         chosen = resolve_precision(precision, dev, loaded.info.model)
-        model = prepare(loaded.model.to(weight_dtype(chosen)), chosen)
+        model = prepare(loaded.model.to(weight_dtype(chosen)), chosen, footprint)
+        release_free_memory()  # the fp32 weights int8 was made from
         translator = cls(model, loaded.tokenizer, dev, limits, options, loaded.info)
         translator.precision = chosen
         if uses_shortlist(shortlist, dev) and (Path(path) / SHORTLIST_FILE).is_file():

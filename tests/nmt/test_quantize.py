@@ -59,6 +59,21 @@ def test_int8_outputs_read_at_a_shortlist_are_the_bits_of_the_whole_output(
     assert torch.equal(layer.forward_at(x[:5], columns[:1]), expected[:5])  # one sentence alone
 
 
+@pytest.mark.parametrize("kernels", ["fbgemm", "onednn"])
+def test_a_layer_restricted_to_some_outputs_gets_their_bits_from_the_one_packed_copy(kernels: str) -> None:
+    """No float copy of the weights is kept: `select_outputs` unpacks whichever kernel's copy there is."""
+    if kernels not in int8_kernels():
+        pytest.skip(f"this PyTorch has no {kernels} int8 kernel")
+    torch.manual_seed(1)
+    linear = nn.Linear(64, 300)
+    layer = Int8Linear(linear.weight, linear.bias, torch.ones(64), kernels=kernels)
+    assert not any(isinstance(v, torch.Tensor) and v.dtype == torch.float32 and v.numel() >= 64 * 300
+                   for v in vars(layer).values())  # fmt: skip
+    index = torch.tensor([299, 0, 17, 150])
+    x = torch.rand(9, 64) * 2 - 1
+    assert torch.equal(layer.select_outputs(index)(x), layer(x)[:, index]), f"on {cpu_description()}"
+
+
 def test_int8_linear_uses_per_column_bounds() -> None:
     torch.manual_seed(0)
     linear = nn.Linear(8, 4)
@@ -133,6 +148,20 @@ def test_int8_translations_are_bitwise_batch_invariant(
             together = translator.translate(texts, options, batch_tokens=budget)
             got, want = [(t.text, t.score) for t in together], [(t.text, t.score) for t in alone]
             assert got == want, f"budget {budget} changes answers on {cpu_description()}"
+
+
+def test_the_lean_footprint_is_batch_invariant_and_keeps_the_answers(reverse_model: TrainResult) -> None:
+    """Lean (one packed copy, no token table) answers as fast does, and the same alone or in any batch."""
+    fast = Translator.from_dir(reverse_model.model_dir, device="cpu", precision="int8")
+    lean = Translator.from_dir(reverse_model.model_dir, device="cpu", precision="int8", footprint="lean")
+    assert lean.model.decoder.rnn.token_gates is None and fast.model.decoder.rnn.token_gates is not None
+    texts = _texts(24, seed=7)
+    options = SearchOptions(beam_size=3)
+    alone = [lean.translate([t], options)[0] for t in texts]
+    for budget in (10_000, 32):
+        together = lean.translate(texts, options, batch_tokens=budget)
+        assert [(t.text, t.score) for t in together] == [(t.text, t.score) for t in alone], f"on {cpu_description()}"
+    assert [t.text for t in alone] == [t.text for t in fast.translate(texts, options)]
 
 
 def test_int8_keeps_the_trained_models_answers(reverse_model: TrainResult) -> None:
