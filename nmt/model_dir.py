@@ -154,6 +154,11 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
+def read_model_info(path: Path) -> ModelInfo:
+    """What a model directory's config.json says of it, without loading its weights."""
+    return _info_from_config(read_config(path), Path(path))
+
+
 def _info_from_config(config: dict[str, Any], where: Path) -> ModelInfo:
     try:
         info = ModelInfo(

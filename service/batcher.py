@@ -153,6 +153,10 @@ class Batcher:
             self._executor.shutdown(wait=True)
         self._lanes.lanes = {}
 
+    def forget(self, searcher: Searcher) -> None:
+        """Drop the costs learnt for `searcher` (a model being unloaded); its running searches finish."""
+        self._lanes.forget(searcher)
+
     async def submit(
         self,
         searcher: Searcher,

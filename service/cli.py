@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="default: NMT_HOST or 127.0.0.1 (0.0.0.0 listens on every interface)")
     p.add_argument("--port", type=int, help="default: NMT_PORT or 8000")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: NMT_DEVICE or auto")
+    p.add_argument("--max-model-memory", type=float, metavar="MB",
+                   help="memory the loaded models may take together; least recently used unloaded beyond it "
+                   "(default: NMT_MAX_MODEL_MEMORY_MB or no limit)")  # fmt: skip
+    p.add_argument("--footprint", choices=["auto", "fast", "lean"], help="default: NMT_FOOTPRINT or auto")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -82,7 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = load_settings(models_dir=args.models, device=args.device, host=args.host, port=args.port)
+        settings = load_settings(
+            models_dir=args.models,
+            device=args.device,
+            host=args.host,
+            port=args.port,
+            max_model_memory_mb=args.max_model_memory,
+            footprint=args.footprint,
+        )
         find_model_dirs(settings.models_dir)
     except (SettingsError, ModelLoadError) as err:
         print(f"nmt-serve: {err}", file=sys.stderr)

@@ -44,9 +44,10 @@ class TextResult:
 class Engine:
     """Segment, submit to the batcher, reassemble."""
 
-    def __init__(self, batcher: Batcher, metrics: Metrics, timeout_s: float) -> None:
+    def __init__(self, batcher: Batcher, metrics: Metrics, models: ModelRegistry, timeout_s: float) -> None:
         self.batcher = batcher
         self.metrics = metrics
+        self.models = models
         self.timeout_s = timeout_s
 
     async def translate(
@@ -54,13 +55,16 @@ class Engine:
     ) -> list[TextResult]:
         """Translations of `texts` in order; raises the batcher's errors (Overloaded, DeadlineExceeded...).
 
-        The deadline runs from `arrived` (event-loop time of the request's arrival, default now).
-        Segmentation and tokenisation run on a thread, so a large request never holds the event loop.
+        The deadline runs from `arrived` (event-loop time of the request's arrival, default now); a model
+        that is not loaded loads first, within it. Segmentation and tokenisation run on a thread, so a
+        large request never holds the event loop.
         """
-        translator = entry.translator
-        segmented, sentences, sources = await asyncio.to_thread(self._prepare, translator, texts)
-        nbest = await self.batcher.submit(translator, sources, options, self.timeout_s, arrived)
-        done = translator.finish(sentences, sources, nbest, options)
+        loop = asyncio.get_running_loop()
+        start = loop.time() if arrived is None else arrived
+        async with self.models.use(entry, max(start + self.timeout_s - loop.time(), 0.0)) as translator:
+            segmented, sentences, sources = await asyncio.to_thread(self._prepare, translator, texts)
+            nbest = await self.batcher.submit(translator, sources, options, self.timeout_s, start)
+            done = translator.finish(sentences, sources, nbest, options)
         self.metrics.sentences.labels(entry.id).inc(len(sentences))
         self.metrics.source_tokens.labels(entry.id).inc(sum(len(s) for s in sources))
         self.metrics.target_tokens.labels(entry.id).inc(sum(len(h[0].tokens) for h in nbest))

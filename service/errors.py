@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from nmt.errors import InputError
 from service.batcher import BatchFailed, DeadlineExceeded, Overloaded
-from service.registry import ModelNotNamed, UnknownModel
+from service.registry import ModelNotNamed, ModelUnavailable, UnknownModel
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ def map_exception(err: Exception) -> ApiError:
         return ApiError(404, str(err))
     if isinstance(err, ModelNotNamed):
         return ApiError(422, str(err))
+    if isinstance(err, ModelUnavailable):
+        return ApiError(503, str(err), {"Retry-After": str(RETRY_AFTER_S)})
     if isinstance(err, Overloaded):
         return ApiError(503, f"overloaded: {err}; retry later", {"Retry-After": str(RETRY_AFTER_S)})
     if isinstance(err, DeadlineExceeded):
@@ -92,7 +94,7 @@ def install_error_handlers(app: FastAPI) -> None:
         api = map_exception(err)
         if getattr(request.state, "libre", False) and api.status in (404, 422):
             api = ApiError(400, api.message, api.headers)  # LibreTranslate's convention for client errors
-        expected = (ApiError, Overloaded, DeadlineExceeded, BatchFailed, ClientGone, ClientDisconnect)
+        expected = (ApiError, ModelUnavailable, Overloaded, DeadlineExceeded, BatchFailed, ClientGone, ClientDisconnect)
         if api.status >= 500 and not isinstance(err, expected):
             log.error("unexpected error", exc_info=err)
         return error_response(api.status, api.message, api.headers)
@@ -111,6 +113,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelNotNamed, on_api_error)
     app.add_exception_handler(InputError, on_api_error)
     app.add_exception_handler(Overloaded, on_api_error)
+    app.add_exception_handler(ModelUnavailable, on_api_error)
     app.add_exception_handler(DeadlineExceeded, on_api_error)
     app.add_exception_handler(BatchFailed, on_api_error)
     app.add_exception_handler(ClientGone, on_api_error)

@@ -104,6 +104,14 @@ class Lanes:
         self.steps_per_token: dict[Key, float] = {}  # learnt from finished sentences
         self.express_stepped: dict[Key, float] = {}  # event-loop time a key's express lane last stepped
 
+    def forget(self, searcher: object) -> None:
+        """Drop what was learnt about `searcher` (an unloaded model), so nothing here keeps it in memory."""
+        for lk in [lk for lk in self.budgets if lk[0][0] is searcher]:
+            del self.budgets[lk]
+        for table in (self.costs, self.steps_per_token, self.express_stepped):
+            for key in [key for key in table if key[0] is searcher]:
+                del table[key]
+
     def cost(self, key: Key) -> CostModel:
         """A key's step cost model."""
         return self.costs.setdefault(key, CostModel())

@@ -48,14 +48,27 @@ class Metrics:
             "nmt_model_info", "loaded models (value 1) with where and how they run", ["model", "device", "precision",
             "shortlist"], registry=r,
         )  # fmt: skip
+        self.model_loads = Counter("nmt_model_loads", "model loads (at start or on first use)", ["model"], registry=r)
+        self.model_unloads = Counter("nmt_model_unloads", "models unloaded (memory budget, reload)", ["model"],
+                                     registry=r)  # fmt: skip
+        self.model_memory = Gauge("nmt_model_memory_bytes", "resident memory the loaded models took", registry=r)
         self.worker_restarts = Counter(
             "nmt_worker_restarts", "times the batching worker failed and was restarted", registry=r
         )
 
     def model_info(self, model_id: str, translator: Translator) -> None:
         """Publish a loaded model's device, precision and whether it searches a shortlist."""
+        self._model(model_id, translator).set(1)
+        self.model_loads.labels(model_id).inc()
+
+    def model_unloaded(self, model_id: str, translator: Translator) -> None:
+        """A model left memory: its info series goes to 0."""
+        self._model(model_id, translator).set(0)
+        self.model_unloads.labels(model_id).inc()
+
+    def _model(self, model_id: str, translator: Translator) -> Gauge:
         shortlist = "yes" if translator.shortlist is not None else "no"
-        self.model.labels(model_id, str(translator.device), translator.precision, shortlist).set(1)
+        return self.model.labels(model_id, str(translator.device), translator.precision, shortlist)
 
     def observe_batch(self, stats: BatchStats) -> None:
         """Record one batch (the batcher's callback)."""

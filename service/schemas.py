@@ -91,15 +91,19 @@ class TranslateResponse(BaseModel):
 
 
 class ModelOut(BaseModel):
-    """A loaded model."""
+    """A servable model; device, precision and shortlist are known while it is loaded."""
 
     id: str
     source_language: str
     target_language: str
     parameters: int
-    device: str
-    precision: str = Field(description="what the model runs in: int8, fp32, bf16 or fp16 (NMT_PRECISION=auto picks)")
-    shortlist: bool = Field(description="whether each sentence is searched over its vocabulary shortlist")
+    loaded: bool = Field(description="in memory now; otherwise it loads on first use")
+    memory_mb: float | None = Field(None, description="resident memory its load took (while loaded)")
+    device: str | None = None
+    precision: str | None = Field(
+        None, description="what the model runs in: int8, fp32, bf16 or fp16 (NMT_PRECISION=auto picks)"
+    )
+    shortlist: bool | None = Field(None, description="whether each sentence is searched over its vocabulary shortlist")
     metrics: dict[str, object] = Field(
         default_factory=dict, description="scores: validation from training, test sets recorded by nmt-eval --record"
     )
@@ -109,6 +113,15 @@ class ModelsResponse(BaseModel):
     """`GET /v1/models`."""
 
     models: list[ModelOut]
+    memory_budget_mb: float | None = Field(None, description="NMT_MAX_MODEL_MEMORY_MB: loaded models' memory limit")
+
+
+class ReloadResponse(BaseModel):
+    """`POST /v1/models/reload`: what the models directory holds now, against before."""
+
+    added: list[str] = Field(description="ids of model directories new or changed on disk")
+    removed: list[str] = Field(description="ids no longer there, or replaced by their changed files")
+    models: list[str]
 
 
 class Status(BaseModel):

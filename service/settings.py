@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     shortlist: ShortlistUse = Field(
         "auto", description="search each sentence's vocabulary shortlist where a model has one: auto (on CPUs), on, off"
     )
+    footprint: Literal["auto", "fast", "lean"] = Field(
+        "auto", description="int8 models' memory: fast (token table, two kernels), lean (about the weights file), "
+        "auto: fast when serving one model, lean for several",
+    )  # fmt: skip
+    max_model_memory_mb: float | None = Field(
+        None, gt=0, description="memory the loaded models may take together; beyond it the least recently used "
+        "idle model is unloaded (default: no limit)",
+    )  # fmt: skip
+    preload: bool = Field(True, description="load models at start (as the memory budget allows); false: on first use")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
     beam_size: int = Field(5, ge=1, le=16, description="default beam size")
     max_beam_size: int = Field(8, ge=1, le=64, description="largest beam a request may ask for")

@@ -9,14 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
+from nmt.memory import release_free_memory, rss_bytes
+from nmt.precision import Footprint
+from nmt.search import SearchOptions
+from nmt.translator import Translator
 from service.batcher import Batcher
 from service.engine import Engine
 from service.files import FileStore
 from service.metrics import Metrics
-from service.registry import ModelRegistry
+from service.registry import ModelEntry, ModelRegistry
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +33,11 @@ class ServiceState:
     def __init__(self, settings: Settings, on_fatal: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.registry: ModelRegistry | None = None
+        budget = None if settings.max_model_memory_mb is None else int(settings.max_model_memory_mb * 2**20)
+        self.models = ModelRegistry(settings.models_dir, self._load, budget)
+        self.models.on_load, self.models.on_unload = self._loaded, self._unloaded
+        self.registry: ModelRegistry | None = None  # the models, once start-up found them (readiness)
+        self.footprint: Footprint = "fast" if settings.footprint == "auto" else settings.footprint
         self.load_error: str | None = None
         self.draining = False
         self.in_flight = 0
@@ -43,7 +52,8 @@ class ServiceState:
             on_crash=lambda _: self.metrics.worker_restarts.inc(),
         )
         self.metrics.track_queue(lambda: self.batcher.queued, lambda: self.batcher.running)
-        self.engine = Engine(self.batcher, self.metrics, settings.request_timeout_s)
+        self.metrics.model_memory.set_function(self.models.used_bytes)
+        self.engine = Engine(self.batcher, self.metrics, self.models, settings.request_timeout_s)
         self.files = FileStore(settings.file_ttl_s)
 
     @property
@@ -58,27 +68,52 @@ class ServiceState:
         return "ready" if self.batcher.healthy else "worker-down"
 
     async def load_models(self) -> None:
-        """Load every model on the worker's thread (off the event loop, so liveness answers meanwhile)."""
-        threads = self.settings.threads
-
-        def load() -> ModelRegistry:
-            if threads:
-                torch.set_num_threads(threads)
-            return ModelRegistry.load(
-                self.settings.models_dir, self.settings.device, self.settings.precision, self.settings.shortlist
-            )
-
+        """Find the model directories and load what the memory budget holds, on the worker's thread (off the
+        event loop, so liveness answers meanwhile); the rest load on first use."""
         try:
-            self.registry = await self.batcher.run_on_worker(load)
+            self.models.rescan()
+            if self.settings.footprint == "auto":
+                self.footprint = "fast" if len(self.models.entries) == 1 else "lean"
+            if self.settings.preload:
+                await self.models.preload()
         except Exception as err:
             self.load_error = str(err) or type(err).__name__
             log.error("loading models failed: %s", self.load_error)
             if self._on_fatal is not None:
                 self._on_fatal(self.load_error)
             return
-        log.info("ready: %s", ", ".join(self.registry.entries))
-        for entry in self.registry.entries.values():
-            self.metrics.model_info(entry.id, entry.translator)
+        self.registry = self.models
+        loaded = [e.id for e in self.models.entries.values() if e.loaded]
+        log.info("ready: %s (loaded: %s; footprint %s)", ", ".join(self.models.entries), ", ".join(loaded) or "none",
+                 self.footprint)  # fmt: skip
+
+    async def _load(self, path: Path) -> tuple[Translator, int]:
+        """A model's translator, loaded and warmed up on the worker's thread, and the memory that took."""
+        settings, footprint = self.settings, self.footprint
+
+        def load() -> tuple[Translator, int]:
+            if settings.threads:
+                torch.set_num_threads(settings.threads)
+            before = rss_bytes()
+            translator = Translator.from_dir(
+                path, settings.device, settings.precision, shortlist=settings.shortlist, footprint=footprint
+            )
+            translator.translate(["Warm-up."], SearchOptions(beam_size=2))
+            release_free_memory()
+            return translator, rss_bytes() - before
+
+        return await self.batcher.run_on_worker(load)
+
+    def _loaded(self, entry: ModelEntry) -> None:
+        assert entry.translator is not None
+        self.metrics.model_info(entry.id, entry.translator)
+
+    def _unloaded(self, entry: ModelEntry) -> None:
+        if entry.translator is not None:
+            self.batcher.forget(entry.translator)
+            self.metrics.model_unloaded(entry.id, entry.translator)
+        entry.translator = None
+        release_free_memory()
 
     async def drain(self, timeout_s: float) -> None:
         """Refuse new work and wait for in-flight requests to finish, at most `timeout_s` after the first call."""

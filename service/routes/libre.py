@@ -42,6 +42,9 @@ class Language(BaseModel):
     code: str
     name: str
     targets: list[str]
+    loaded: list[str] = Field(
+        default_factory=list, description="the targets whose models are in memory now (the others load on first use)"
+    )
 
 
 class Detection(BaseModel):
@@ -189,7 +192,12 @@ async def languages(state: StateDep) -> list[Language]:
     """Every source language with the targets it reaches, directly or through a pivot language."""
     registry = ready_registry(state)
     return [
-        Language(code=code, name=LANGUAGE_NAMES.get(code, code), targets=targets)
+        Language(
+            code=code,
+            name=LANGUAGE_NAMES.get(code, code),
+            targets=targets,
+            loaded=[t for t in targets if all(e.loaded for e in registry.route(code, t))],
+        )
         for code, targets in registry.reachable().items()
     ]
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from nmt.errors import InputError
+from nmt.errors import InputError, ModelLoadError
 from service.deps import Authenticated, InFlight, StateDep, arrival, ready_registry, until_disconnected
+from service.errors import ApiError
 from service.limits import check_texts, search_options
 from service.schemas import (
     AlignmentOut,
@@ -15,6 +16,7 @@ from service.schemas import (
     DetectedLanguage,
     ModelOut,
     ModelsResponse,
+    ReloadResponse,
     TranslateRequest,
     TranslateResponse,
     TranslationOut,
@@ -80,22 +82,37 @@ async def translate(
     return TranslateResponse(model=model_id, translations=out)
 
 
-@router.get("/models", response_model=ModelsResponse, tags=["models"])
+@router.get("/models", response_model=ModelsResponse, response_model_exclude_none=True, tags=["models"])
 async def models(state: StateDep) -> ModelsResponse:
-    """The loaded models: ids, languages, size, device, and scores (validation, and recorded test sets)."""
+    """Every servable model: ids, languages, size, whether it is loaded (then device, precision, memory), scores."""
     registry = ready_registry(state)
-    return ModelsResponse(
-        models=[
+    out = []
+    for e in registry.entries.values():
+        t = e.translator
+        out.append(
             ModelOut(
                 id=e.id,
                 source_language=e.source_language,
                 target_language=e.target_language,
                 parameters=e.parameters,
-                device=str(e.translator.device),
-                precision=e.translator.precision,
-                shortlist=e.translator.shortlist is not None,
-                metrics=e.translator.info.metrics,
+                loaded=t is not None,
+                memory_mb=round(e.memory_bytes / 2**20, 1) if t is not None else None,
+                device=str(t.device) if t is not None else None,
+                precision=t.precision if t is not None else None,
+                shortlist=t.shortlist is not None if t is not None else None,
+                metrics=e.info.metrics,
             )
-            for e in registry.entries.values()
-        ]
-    )
+        )
+    return ModelsResponse(models=out, memory_budget_mb=state.settings.max_model_memory_mb)
+
+
+@router.post("/models/reload", response_model=ReloadResponse, tags=["models"], responses=ERRORS)
+async def reload_models(state: StateDep, _auth: None = Authenticated) -> ReloadResponse:
+    """Read the models directory again: new model directories become servable (loading on first use),
+    removed ones leave once their requests end, changed ones load their new files on next use."""
+    registry = ready_registry(state)
+    try:
+        added, removed = registry.rescan()
+    except ModelLoadError as err:
+        raise ApiError(422, f"the models directory was not reloaded: {err}") from None
+    return ReloadResponse(added=added, removed=removed, models=list(registry.entries))

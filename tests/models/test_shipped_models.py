@@ -88,3 +88,38 @@ def test_each_model_translates_sensibly(name: str) -> None:
         words = set(result.text.lower().replace(".", " ").replace(",", " ").split())
         missing = [g for g in groups if not g & words]
         assert not missing, f"{src!r} -> {result.text!r} lacks {missing}"
+
+
+_RSS_PROBE = """
+import json, sys
+from pathlib import Path
+from nmt.memory import release_free_memory, rss_bytes
+from nmt.search import SearchOptions
+from nmt.translator import Translator
+dirs = [Path(p) for p in sys.argv[1:]]
+held, sizes = [], []
+for path in dirs:
+    translator = Translator.from_dir(path, device="cpu", footprint="lean")
+    translator.translate(["Warm-up."], SearchOptions(beam_size=2))
+    release_free_memory()  # as the service does after each load
+    held.append(translator)
+    sizes.append(rss_bytes())
+print(json.dumps(sizes))
+"""
+
+
+def test_each_extra_model_in_the_lean_footprint_costs_at_most_twice_its_weights_file() -> None:
+    """A service holding many models: after the first (libraries, buffers), each costs about its weights."""
+    import subprocess
+    import sys
+
+    dirs = find_model_dirs(MODELS)
+    assert len(dirs) >= 3
+    done = subprocess.run([sys.executable, "-c", _RSS_PROBE, *map(str, dirs)], capture_output=True, text=True,
+                          timeout=300, check=True)  # fmt: skip
+    sizes = json.loads(done.stdout.strip().splitlines()[-1])
+    for path, before, after in zip(dirs[1:], sizes[:-1], sizes[1:], strict=True):
+        weights = (path / "model.safetensors").stat().st_size
+        assert after - before <= 2 * weights, (
+            f"{path.name}: {(after - before) / 2**20:.1f} MB for {weights / 2**20:.1f} MB of weights"
+        )

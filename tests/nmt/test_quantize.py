@@ -11,8 +11,9 @@ from torch import nn
 from nmt.errors import InputError
 from nmt.layers import StepBiLSTM, StepLSTM, exact_linear
 from nmt.model import Seq2Seq, build_model
+from nmt.model_dir import pack_int8, unpack_int8
 from nmt.precision import FLOAT_LAYERS, auto_precision, convert, prepare, resolve_precision
-from nmt.quantize import Int8Linear, int8_kernels
+from nmt.quantize import CodedEmbedding, Int8Linear, int8_kernels
 from nmt.search import SearchOptions
 from nmt.tokenizer import Tokenizer
 from nmt.translator import Translator
@@ -72,6 +73,17 @@ def test_a_layer_restricted_to_some_outputs_gets_their_bits_from_the_one_packed_
     index = torch.tensor([299, 0, 17, 150])
     x = torch.rand(9, 64) * 2 - 1
     assert torch.equal(layer.select_outputs(index)(x), layer(x)[:, index]), f"on {cpu_description()}"
+
+
+def test_an_embedding_stored_in_int8_is_held_as_codes_with_the_same_bits_and_a_float_one_is_not() -> None:
+    torch.manual_seed(2)
+    table = nn.Embedding(50, 16)
+    stored = unpack_int8(pack_int8({"w": table.weight.detach()}))["w"]
+    coded = CodedEmbedding.of(nn.Embedding.from_pretrained(stored))
+    assert coded is not None and coded.codes.dtype == torch.int8
+    ids = torch.tensor([[0, 49, 3], [7, 7, 1]])
+    assert torch.equal(coded(ids), nn.functional.embedding(ids, stored))
+    assert CodedEmbedding.of(table) is None  # fp32 values that are no codes stay a float table
 
 
 def test_int8_linear_uses_per_column_bounds() -> None:

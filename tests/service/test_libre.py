@@ -42,8 +42,8 @@ def test_list_alternatives_and_auto_detection(client: TestClient) -> None:
 
 def test_languages_and_detect(client: TestClient) -> None:
     assert client.get("/languages").json() == [
-        {"code": "de", "name": "German", "targets": ["en"]},
-        {"code": "fr", "name": "French", "targets": ["en"]},
+        {"code": "de", "name": "German", "targets": ["en"], "loaded": ["en"]},
+        {"code": "fr", "name": "French", "targets": ["en"], "loaded": ["en"]},
     ]
     r = client.post("/detect", data={"q": "Ein Mann und eine Frau sitzen auf der Bank"})
     assert r.status_code == 200

@@ -39,9 +39,9 @@ def texts_of(r) -> list[str]:
 
 def test_languages_lists_every_reachable_pair(pivot_client: TestClient) -> None:
     assert pivot_client.get("/languages").json() == [
-        {"code": "de", "name": "German", "targets": ["en"]},
-        {"code": "en", "name": "English", "targets": ["de"]},
-        {"code": "fr", "name": "French", "targets": ["de", "en"]},
+        {"code": "de", "name": "German", "targets": ["en"], "loaded": ["en"]},
+        {"code": "en", "name": "English", "targets": ["de"], "loaded": ["de"]},
+        {"code": "fr", "name": "French", "targets": ["de", "en"], "loaded": ["de", "en"]},
     ]
 
 
