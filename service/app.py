@@ -13,45 +13,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import error_response, install_error_handlers
+from service.errors import install_error_handlers
 from service.metrics import MetricsMiddleware
+from service.middleware import BodyGuardMiddleware
 from service.routes import files, health, libre, v1, web
 from service.settings import Settings, load_settings
 from service.state import ServiceState
-
-
-class BodyLimitMiddleware:
-    """413 for bodies over `limit` bytes, by Content-Length or while a chunked body streams in."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        too_large = f"request body over the limit of {self.limit} bytes (NMT_MAX_BODY_BYTES)"
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            response = error_response(413, too_large)
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise HTTPException(413, too_large)
-            return message
-
-        await self.app(scope, limited_receive, send)
 
 
 def create_app(settings: Settings, on_fatal: Callable[[str], None] | None = None) -> FastAPI:
@@ -90,7 +58,7 @@ def create_app(settings: Settings, on_fatal: Callable[[str], None] | None = None
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
     web.mount_static(app)
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(BodyGuardMiddleware, limit=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=routes)
     return app
 

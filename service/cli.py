@@ -23,6 +23,7 @@ import uvicorn
 from nmt.errors import ModelLoadError
 from nmt.routing import find_model_dirs
 from service.app import create_app
+from service.connections import GuardedH11Protocol, connection_cap
 from service.settings import SettingsError, load_settings
 from service.state import ServiceState
 
@@ -113,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=args.log_level,
         access_log=False,
         timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s),
+        timeout_keep_alive=math.ceil(settings.idle_timeout_s),
+        http=GuardedH11Protocol.configured(settings.header_timeout_s, connection_cap(settings.max_connections)),
     )
     server = DrainingServer(config, app.state.service, settings.drain_timeout_s)
     server.run()

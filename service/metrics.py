@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nmt.translator import Translator
 from service.batcher import BatchStats
+from service.middleware import HTTPMiddleware
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -82,18 +83,15 @@ class Metrics:
         self.running.set_function(running)
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HTTPMiddleware):
     """Counts requests and times them per route; paths that are not routes count as 'other'."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, routes: Container[str]) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
         self.routes = routes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # deadlines run from here: the request's arrival, before its body is read
         scope.setdefault("state", {})["arrived"] = asyncio.get_running_loop().time()
         route = scope["path"] if scope["path"] in self.routes else "other"

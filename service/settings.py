@@ -71,6 +71,15 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated origins allowed by CORS ('*' for any)"
     )
+    header_timeout_s: float = Field(10.0, gt=0.0, description="a request's header must arrive within this (408)")
+    body_timeout_s: float = Field(
+        30.0, gt=0.0, description="a request's body must arrive within this of its header (408)"
+    )
+    idle_timeout_s: float = Field(5.0, gt=0.0, description="a kept-alive connection idle this long is closed")
+    max_connections: int = Field(
+        1000, ge=1, description="open connections (lowered to the file-descriptor limit); beyond it the longest "
+        "stalled or idle one is closed, or the newcomer gets 503",
+    )  # fmt: skip
     drain_timeout_s: float = Field(30.0, ge=0.0, description="on SIGTERM, longest wait for in-flight requests")
 
     @field_validator("dtype", mode="before")

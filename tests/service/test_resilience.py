@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -18,6 +19,7 @@ import pytest
 from tests.service.server import Server, running
 
 BODY = json.dumps({"texts": ["a b c d e"], "model": "de-en"}).encode()
+JSON = {"content-type": "application/json"}
 
 
 def _request(path: str, body: bytes, length: int | None = None) -> bytes:
@@ -144,3 +146,76 @@ def test_shutdown_is_bounded_by_the_drain_timeout_whatever_clients_do(server: Se
         never_read.close()
     assert code == 0
     assert time.monotonic() - started < 2 + 1.5  # NMT_DRAIN_TIMEOUT_S=2, and a little to exit
+
+
+def _answer(sock: socket.socket, timeout: float) -> bytes:
+    """What the server sends before it closes the connection (b'' if it closes without a word)."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except TimeoutError:
+        return data + b"<still open>"
+    return data
+
+
+def test_half_a_header_or_half_a_body_gets_408_and_the_connection_is_closed(models_dir: Path) -> None:
+    env = {"NMT_HEADER_TIMEOUT_S": "0.5", "NMT_BODY_TIMEOUT_S": "0.5"}
+    with running(models_dir, **env) as server:
+        header = _connect(server)
+        header.sendall(b"POST /v1/translate HTTP/1.1\r\nHost: test\r\nContent-")  # and then nothing
+        body = _connect(server)
+        body.sendall(_request("/v1/translate", b'{"texts": [', length=1000))
+        started = time.monotonic()
+        for sock, what in ((header, b"header"), (body, b"body")):
+            answer = _answer(sock, timeout=5)
+            assert answer.startswith(b"HTTP/1.1 408") and what in answer and answer.endswith(b"}"), answer
+        assert time.monotonic() - started < 3
+        # a client that dribbles its header a byte at a time is cut off too: the timeout is not per byte
+        slow = _connect(server)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the server closes it mid-dribble
+            for byte in b"GET /healthz HTTP/1.1\r\nHost: test\r\n":
+                slow.sendall(bytes([byte]))
+                time.sleep(0.1)
+        assert _answer(slow, timeout=5).startswith(b"HTTP/1.1 408")
+        assert httpx.post(server.url + "/v1/translate", content=BODY, headers=JSON, timeout=10).status_code == 200
+
+
+def test_kept_alive_connections_serve_several_requests_and_then_close_when_idle(models_dir: Path) -> None:
+    with running(models_dir, NMT_HEADER_TIMEOUT_S="0.5", NMT_IDLE_TIMEOUT_S="1") as server:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for _ in range(3):
+                assert client.post("/v1/translate", content=BODY, headers=JSON).status_code == 200
+                time.sleep(0.7)  # longer than the header timeout, between requests: only idle
+        sock = _connect(server)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        answer = _answer(sock, timeout=5)  # answered, then closed once idle for 1 s
+        assert answer.startswith(b"HTTP/1.1 200") and not answer.endswith(b"<still open>")
+
+
+def test_beyond_the_connection_cap_stalled_connections_make_way_for_real_clients(models_dir: Path) -> None:
+    """300 connections that send half a header, against a cap of 50: real clients are still answered at once."""
+    with running(models_dir, NMT_MAX_CONNECTIONS="50", NMT_HEADER_TIMEOUT_S="60") as server:
+        stalled = []
+        try:
+            for _ in range(300):
+                sock = _connect(server)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: te")
+                stalled.append(sock)
+            for _ in range(5):
+                assert _health_seconds(server) < 1
+            assert httpx.post(server.url + "/v1/translate", content=BODY, headers=JSON, timeout=10).status_code == 200
+            still_open = 0
+            for sock in stalled:
+                sock.settimeout(0.01)
+                try:
+                    still_open += 0 if sock.recv(1) == b"" else 1
+                except TimeoutError:
+                    still_open += 1
+                except ConnectionResetError:
+                    pass  # closed by the server
+            assert still_open <= 50
+        finally:
+            for sock in stalled:
+                sock.close()
