@@ -54,8 +54,8 @@ class BodyGuardMiddleware(HTTPMiddleware):
             try:
                 message = await asyncio.wait_for(receive(), max(end - loop.time(), 0.0))
             except TimeoutError:
-                message = f"request body not received within {self.timeout_s:g} s (NMT_BODY_TIMEOUT_S)"
-                raise HTTPException(408, message, headers={"Connection": "close"}) from None
+                late = f"request body not received within {self.timeout_s:g} s (NMT_BODY_TIMEOUT_S)"
+                raise HTTPException(408, late, headers={"Connection": "close"}) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
