@@ -61,7 +61,7 @@ def sigmoid(x: torch.Tensor) -> torch.Tensor:
     a gate row got other bits in a batch of 34 rows than in one of 33.)
     torch.tanh and torch.exp are no alternative: on fp32 they go to MKL's vector math, which on
     a Sapphire Rapids VM gave some processes (3 to 5 in 16) other, less accurate results on one
-    of their two threads (docs/benchmarks.md, issue 14).
+    of their two threads (docs/benchmarks.md).
     """
     n = x.numel()
     if x.is_contiguous() and _aligned(n):

@@ -10,32 +10,25 @@ Every kind respects `min_lr`. The state is two numbers, saved in checkpoints.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 
+@dataclass
 class LRSchedule:
     """Computes and applies the learning rate for each optimizer step."""
 
-    def __init__(
-        self,
-        kind: str,
-        base_lr: float,
-        warmup_steps: int = 0,
-        plateau_factor: float = 0.5,
-        plateau_patience: int = 1,
-        min_lr: float = 0.0,
-    ) -> None:
-        self.kind = kind
-        self.base_lr = base_lr
-        self.warmup_steps = warmup_steps
-        self.plateau_factor = plateau_factor
-        self.plateau_patience = plateau_patience
-        self.min_lr = min_lr
-        self.scale = 1.0
-        self.best: float | None = None
-        self.bad = 0
+    kind: str
+    base_lr: float
+    warmup_steps: int = 0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 1
+    min_lr: float = 0.0
+    scale: float = field(default=1.0, init=False)
+    best: float | None = field(default=None, init=False)
+    bad: int = field(default=0, init=False)
 
     def lr(self, step: int) -> float:
         """Learning rate for optimizer step `step` (1-based)."""

@@ -12,7 +12,7 @@ from nmt.search import SearchOptions
 from nmt.translator import Translator
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
-SIZE_BUDGET = 64 * 2**20  # models/ in all (issue 17)
+SIZE_BUDGET = 64 * 2**20  # models/ in all
 
 # source sentence -> words the translation must contain (any one of each group), per direction
 CASES = {
@@ -46,7 +46,7 @@ CASES = {
         ("Dva muži hrají fotbal.", [{"two"}, {"men"}]),
     ],
 }
-# test_2016_flickr / test_2017_flickr beam-5 BLEU each direction must reach (issue 17)
+# test_2016_flickr / test_2017_flickr beam-5 BLEU each direction must reach
 PROMISED = {"de-en": (41.5, 37.0), "en-de": (37.0, None), "en-fr": (57.0, None)}
 SHIPPED = [p.name for p in find_model_dirs(MODELS)]
 

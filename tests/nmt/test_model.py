@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -29,14 +31,20 @@ def _batch(tokenizer: Tokenizer, texts: list[str]) -> tuple[torch.Tensor, ...]:
     return src, src_len, tgt_in
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "reference")
-def test_padding_never_changes_encoder_or_decoder(tokenizer: Tokenizer, variant: dict[str, object]) -> None:
-    torch.manual_seed(0)
+def _teacher_forced(tokenizer: Tokenizer, variant: dict[str, object], seed: int) -> tuple[Any, Any, Any]:
+    """A seeded tiny model of `variant`, its encoder state of SENTENCES and its decoder's (logits, attention)."""
+    torch.manual_seed(seed)
     model = build_model(tiny_config(tokenizer.src_vocab_size, **variant)).eval()
     src, src_len, tgt_in = _batch(tokenizer, SENTENCES)
     with torch.no_grad():
-        batch_state = model.encode(src, src_len)
-        batch_logits, batch_attn = model.decoder(batch_state, tgt_in)
+        state = model.encode(src, src_len)
+        return model, state, model.decoder(state, tgt_in)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "reference")
+def test_padding_never_changes_encoder_or_decoder(tokenizer: Tokenizer, variant: dict[str, object]) -> None:
+    model, batch_state, (batch_logits, batch_attn) = _teacher_forced(tokenizer, variant, seed=0)
+    with torch.no_grad():
         for i, text in enumerate(SENTENCES):
             s, s_len, t_in = _batch(tokenizer, [text])
             alone = model.encode(s, s_len)
@@ -58,12 +66,9 @@ def test_padding_never_changes_encoder_or_decoder(tokenizer: Tokenizer, variant:
 @pytest.mark.parametrize("variant", VARIANTS[:3], ids=["reference", "gru", "no-input-feed"])
 def test_step_function_equals_teacher_forcing(tokenizer: Tokenizer, variant: dict[str, object]) -> None:
     """Search and training share the recurrence: stepping token by token gives the forward pass."""
-    torch.manual_seed(1)
-    model = build_model(tiny_config(tokenizer.src_vocab_size, **variant)).eval()
-    src, src_len, tgt_in = _batch(tokenizer, SENTENCES)
+    model, state, (logits, attn) = _teacher_forced(tokenizer, variant, seed=1)
+    tgt_in = _batch(tokenizer, SENTENCES)[2]
     with torch.no_grad():
-        state = model.encode(src, src_len)
-        logits, attn = model.decoder(state, tgt_in)
         for t in range(tgt_in.size(1)):
             log_probs, state, step_attn = model.step(state, tgt_in[:, t])
             torch.testing.assert_close(log_probs, torch.log_softmax(logits[:, t], -1), atol=1e-5, rtol=0)

@@ -69,12 +69,17 @@ def test_under_a_memory_budget_the_least_recently_used_model_is_unloaded(
     assert _loads(tight, "de-en") >= 2 and "nmt_model_unloads_total" in tight.get("/metrics").text
 
 
+def _serving_de_en_alone(make_client: Client, models_dir: Path, root: Path) -> TestClient:
+    """A client of a service started on a folder holding only a copy of the de-en model."""
+    shutil.copytree(models_dir / "de-en", root / "de-en")
+    return make_client(models_dir=root)
+
+
 def test_a_model_directory_added_or_removed_while_serving_is_found_by_a_reload(
     make_client: Client, models_dir: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "models"
-    shutil.copytree(models_dir / "de-en", root / "de-en")
-    client = make_client(models_dir=root)
+    client = _serving_de_en_alone(make_client, models_dir, root)
     assert list(_models(client)) == ["de-en"]
     assert client.post("/v1/translate", json={"texts": ["a"], "model": "fr-en"}).status_code == 404
     shutil.copytree(models_dir / "fr-en", root / "fr-en")
@@ -92,8 +97,7 @@ def test_a_broken_model_added_later_gets_503_naming_it_and_the_others_go_on(
     make_client: Client, models_dir: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "models"
-    shutil.copytree(models_dir / "de-en", root / "de-en")
-    client = make_client(models_dir=root)
+    client = _serving_de_en_alone(make_client, models_dir, root)
     shutil.copytree(models_dir / "fr-en", root / "fr-en")
     (root / "fr-en" / "model.safetensors").write_bytes(b"not safetensors")
     assert client.post("/v1/models/reload").status_code == 200
