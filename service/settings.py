@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     )
     footprint: Literal["auto", "fast", "lean"] = Field(
         "auto", description="int8 models' memory: fast (token table, two kernels), lean (about the weights file), "
-        "auto: fast when serving one model, lean for several",
+        "auto: lean where NMT_MAX_MODEL_MEMORY_MB is set, else fast",
     )  # fmt: skip
     max_model_memory_mb: float | None = Field(
         None, gt=0, description="memory the loaded models may take together; beyond it the least recently used "

@@ -38,6 +38,8 @@ class ServiceState:
         self.models.on_load, self.models.on_unload = self._loaded, self._unloaded
         self.registry: ModelRegistry | None = None  # the models, once start-up found them (readiness)
         self.footprint: Footprint = "fast" if settings.footprint == "auto" else settings.footprint
+        if settings.footprint == "auto" and settings.max_model_memory_mb is not None:
+            self.footprint = "lean"  # a memory budget asks for many models in little memory
         self.load_error: str | None = None
         self.draining = False
         self.in_flight = 0
@@ -72,8 +74,6 @@ class ServiceState:
         event loop, so liveness answers meanwhile); the rest load on first use."""
         try:
             self.models.rescan()
-            if self.settings.footprint == "auto":
-                self.footprint = "fast" if len(self.models.entries) == 1 else "lean"
             if self.settings.preload:
                 await self.models.preload()
         except Exception as err:
