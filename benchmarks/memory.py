@@ -27,6 +27,8 @@ from pathlib import Path
 
 import httpx
 
+from nmt.precision import FOOTPRINTS
+
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCE = {"texts": ["Ein Hund rennt durch den Schnee."], "model": "de-en"}
 
@@ -157,7 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="folder of model directories")
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 6, 20], help="model counts (start with 1)")
-    parser.add_argument("--footprints", nargs="+", default=["lean", "fast"], choices=["lean", "fast"])
+    parser.add_argument("--footprints", nargs="+", default=["lean", "fast"], choices=FOOTPRINTS)
     parser.add_argument("--stalled", type=int, default=3000, help="stalled connections (0: skip the table)")
     parser.add_argument("--requests", type=int, default=20, help="real requests beside them")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the server")

@@ -48,6 +48,8 @@ PRECISION_CHOICES: list[str] = ["auto", *PRECISIONS]  # for command lines and se
 FLOAT_LAYERS = (nn.Linear, nn.RNNBase)  # what int8 conversion must leave none of
 Footprint = Literal["fast", "lean"]
 FOOTPRINTS: tuple[str, ...] = get_args(Footprint)
+FootprintChoice = Literal["auto", "fast", "lean"]  # auto: the service's choice (service.settings)
+FOOTPRINT_CHOICES: list[str] = ["auto", *FOOTPRINTS]  # for command lines and settings
 
 
 def weight_dtype(precision: Precision) -> torch.dtype:

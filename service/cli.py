@@ -21,6 +21,7 @@ from types import FrameType
 import uvicorn
 
 from nmt.errors import ModelLoadError
+from nmt.precision import FOOTPRINT_CHOICES
 from nmt.routing import find_model_dirs
 from service.app import create_app
 from service.connections import GuardedH11Protocol, connection_cap
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-model-memory", type=float, metavar="MB",
                    help="memory the loaded models may take together; least recently used unloaded beyond it "
                    "(default: NMT_MAX_MODEL_MEMORY_MB or no limit)")  # fmt: skip
-    p.add_argument("--footprint", choices=["auto", "fast", "lean"], help="default: NMT_FOOTPRINT or auto")
+    p.add_argument("--footprint", choices=FOOTPRINT_CHOICES, help="default: NMT_FOOTPRINT or auto")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 

@@ -22,6 +22,7 @@ import torch
 
 from nmt import routing
 from nmt.errors import ModelLoadError
+from nmt.memory import release_free_memory
 from nmt.model import build_model
 from nmt.model_dir import CONFIG_FILE, WEIGHTS_FILE, ModelInfo, read_model_info
 from nmt.routing import Pair, find_model_dirs
@@ -98,7 +99,7 @@ class ModelRegistry:
         self.budget_bytes = budget_bytes
         self.entries: dict[str, ModelEntry] = {}
         self.on_load: Callable[[ModelEntry], None] = lambda entry: None
-        self.on_unload: Callable[[ModelEntry], None] = lambda entry: None
+        self.on_unload: Callable[[ModelEntry, Translator], None] = lambda entry, translator: None
         self._changed: asyncio.Condition | None = None  # a user left or a model unloaded: room may have freed
 
     def rescan(self) -> tuple[list[str], list[str]]:
@@ -188,11 +189,13 @@ class ModelRegistry:
                 await self._condition().wait()  # every other loaded model is in use: wait for one to be free
 
     def _unload(self, entry: ModelEntry) -> None:
-        if entry.translator is None:
+        translator, entry.translator = entry.translator, None
+        if translator is None:
             return
-        log.info("unloading model %s (%.1f MB, least recently used)", entry.id, entry.memory_bytes / 2**20)
-        self.on_unload(entry)
-        entry.translator = None
+        log.info("unloading model %s (%.1f MB)", entry.id, entry.memory_bytes / 2**20)
+        self.on_unload(entry, translator)
+        del translator  # requests using it keep their own reference until they end
+        release_free_memory()
 
     def used_bytes(self) -> int:
         """Memory the loaded models took, as measured when each loaded."""

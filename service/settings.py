@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from nmt.batching import BATCH_TOKENS, default_batch_tokens
 from nmt.device import resolve_device
 from nmt.dtypes import ALIASES, DtypeName
-from nmt.precision import PrecisionChoice
+from nmt.precision import Footprint, FootprintChoice, PrecisionChoice
 from nmt.shortlist import ShortlistUse
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     shortlist: ShortlistUse = Field(
         "auto", description="search each sentence's vocabulary shortlist where a model has one: auto (on CPUs), on, off"
     )
-    footprint: Literal["auto", "fast", "lean"] = Field(
+    footprint: FootprintChoice = Field(
         "auto", description="int8 models' memory: fast (token table, two kernels), lean (about the weights file), "
         "auto: lean where NMT_MAX_MODEL_MEMORY_MB is set, else fast",
     )  # fmt: skip
@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     def on_gpu(self) -> bool:
         """Whether models run on a CUDA GPU (NMT_DEVICE=cuda, or auto with one present: `resolve_device`)."""
         return self.device == "cuda" or resolve_device(self.device).type == "cuda"
+
+    @property
+    def model_footprint(self) -> Footprint:
+        """NMT_FOOTPRINT, where auto is lean under a memory budget (many models in little memory), else fast."""
+        if self.footprint != "auto":
+            return self.footprint
+        return "fast" if self.max_model_memory_mb is None else "lean"
 
     @property
     def search_tokens(self) -> int:

@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 
 from nmt.memory import release_free_memory, rss_bytes
-from nmt.precision import Footprint
 from nmt.search import SearchOptions
 from nmt.translator import Translator
 from service.batcher import Batcher
@@ -37,9 +36,6 @@ class ServiceState:
         self.models = ModelRegistry(settings.models_dir, self._load, budget)
         self.models.on_load, self.models.on_unload = self._loaded, self._unloaded
         self.registry: ModelRegistry | None = None  # the models, once start-up found them (readiness)
-        self.footprint: Footprint = "fast" if settings.footprint == "auto" else settings.footprint
-        if settings.footprint == "auto" and settings.max_model_memory_mb is not None:
-            self.footprint = "lean"  # a memory budget asks for many models in little memory
         self.load_error: str | None = None
         self.draining = False
         self.in_flight = 0
@@ -85,11 +81,11 @@ class ServiceState:
         self.registry = self.models
         loaded = [e.id for e in self.models.entries.values() if e.loaded]
         log.info("ready: %s (loaded: %s; footprint %s)", ", ".join(self.models.entries), ", ".join(loaded) or "none",
-                 self.footprint)  # fmt: skip
+                 self.settings.model_footprint)  # fmt: skip
 
     async def _load(self, path: Path) -> tuple[Translator, int]:
         """A model's translator, loaded and warmed up on the worker's thread, and the memory that took."""
-        settings, footprint = self.settings, self.footprint
+        settings, footprint = self.settings, self.settings.model_footprint
 
         def load() -> tuple[Translator, int]:
             if settings.threads:
@@ -108,12 +104,9 @@ class ServiceState:
         assert entry.translator is not None
         self.metrics.model_info(entry.id, entry.translator)
 
-    def _unloaded(self, entry: ModelEntry) -> None:
-        if entry.translator is not None:
-            self.batcher.forget(entry.translator)
-            self.metrics.model_unloaded(entry.id, entry.translator)
-        entry.translator = None
-        release_free_memory()
+    def _unloaded(self, entry: ModelEntry, translator: Translator) -> None:
+        self.batcher.forget(translator)
+        self.metrics.model_unloaded(entry.id, translator)
 
     async def drain(self, timeout_s: float) -> None:
         """Refuse new work and wait for in-flight requests to finish, at most `timeout_s` after the first call."""
