@@ -133,6 +133,14 @@ def _multiset(protected: Protected) -> list[str]:
     return sorted(protected.spans[k - 1] for k in symbols_in(protected.text))
 
 
+def expand(text: str, source: Protected) -> str:
+    """`text` with the symbols of `source` replaced by what they stand for (others left as they are)."""
+    if not source.spans:
+        return text
+    spans = source.spans
+    return _SYMBOL.sub(lambda m: spans[int(m.group(1)) - 1] if int(m.group(1)) <= len(spans) else m.group(0), text)
+
+
 def symbols_in(text: str) -> list[int]:
     """The symbol numbers in a masked text, in order (1-based, repeats included)."""
     return [int(m.group(1)) for m in _SYMBOL.finditer(text)]
@@ -168,7 +176,7 @@ def restore(
             text = _insert(text, SYMBOLS[k - 1], source, source_pieces, target_pieces, alignment)
     if source.accelerator is not None:
         text = _put_accelerator(text, source.accelerator)
-    return _SYMBOL.sub(lambda m: source.spans[int(m.group(1)) - 1], text)
+    return expand(text, source)
 
 
 def _insert(

@@ -10,9 +10,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from nmt.alignment import compose
 from nmt.errors import InputError, ModelLoadError
 from nmt.model_dir import read_config
 from nmt.search import SearchOptions
+from nmt.segment import split_text
 from nmt.translator import Alternative, Translation, Translator
 
 PIVOT_LANGUAGE = "en"
@@ -97,13 +99,12 @@ def translate_through(
     """Translate through a chain of models: each leg but the last keeps its best translation only.
 
     Each leg batches within `batch_tokens`, by default its device's budget. A chained
-    translation's score is the sum of its legs' scores; attention, which would relate pieces of
+    translation's score is the sum of its legs' scores; with attention asked for, its word
+    alignment is the legs' composed, and the subword attention, which would relate pieces of
     two vocabularies, is not given.
     """
     if len(translators) == 1:
         return translators[0].translate(texts, options, batch_tokens)
-    if options.return_attention:
-        raise InputError("attention (alignments) needs a direct model; this pair goes through a pivot language")
     middle = translate_through(translators[:-1], texts, replace(options, n_best=1), batch_tokens)
     last = translators[-1].translate([m.text for m in middle], options, batch_tokens)
     return [
@@ -112,6 +113,36 @@ def translate_through(
             r.score + m.score,
             r.log_prob + m.log_prob,
             [Alternative(a.text, a.score + m.score) for a in r.alternatives],
+            word_alignment=chain_alignment(m.word_alignment, r.word_alignment),
         )
         for r, m in zip(last, middle, strict=True)
     ]
+
+
+def chain_alignment(first: Sequence[int] | None, second: Sequence[int] | None) -> list[int] | None:
+    """The word alignment of a two-leg translation, where both legs have one."""
+    return compose(first, second) if first is not None and second is not None else None
+
+
+def translate_texts(
+    translators: Sequence[Translator],
+    texts: Sequence[str],
+    options: SearchOptions,
+    batch_tokens: int | None = None,
+) -> list[Translation]:
+    """Translate whole texts sentence by sentence (`nmt.segment`), keeping their line breaks.
+
+    What the service does with a request's texts, for callers without it (file translation);
+    a text's score is the mean of its sentences', its word alignment theirs joined."""
+    segmented = [split_text(t) for t in texts]
+    sentences = [s for seg in segmented for s in seg.sentences]
+    done = translate_through(translators, sentences, replace(options, n_best=1), batch_tokens)
+    out, start = [], 0
+    for seg in segmented:
+        parts = done[start : start + len(seg.sentences)]
+        start += len(parts)
+        texts_out = [p.text for p in parts]
+        words = seg.join_alignments(texts_out, [p.word_alignment for p in parts]) if options.return_attention else None
+        score = sum(p.score for p in parts) / len(parts) if parts else 0.0
+        out.append(Translation(seg.join(texts_out), score, word_alignment=words))
+    return out

@@ -68,6 +68,18 @@ class Segmented:
             parts.append(brk)
         return "".join(parts)
 
+    def join_alignments(self, translations: Sequence[str], alignments: Sequence[Sequence[int] | None]) -> list[int]:
+        """The word alignment of the text `join(translations)` from each sentence's (`nmt.alignment`):
+        word indices shifted by the words of the sentences before."""
+        out: list[int] = []
+        src_offset = 0
+        for source, target, words in zip(self.sentences, translations, alignments, strict=True):
+            count = len(target.split())
+            row = list(words or [])[:count] + [-1] * max(0, count - len(words or []))
+            out.extend(a + src_offset if a >= 0 else -1 for a in row)
+            src_offset += len(source.split())
+        return out
+
 
 def split_sentences(line: str) -> list[str]:
     """Sentences of one line, stripped; a blank line has none."""

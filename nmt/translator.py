@@ -22,6 +22,7 @@ from typing import Literal
 
 import torch
 
+from nmt.alignment import masked_alignment, restored_alignment
 from nmt.batching import default_batch_tokens, halving_on_oom, pad_batch, source_ids, token_batches
 from nmt.decoder import DecoderState
 from nmt.device import resolve_device
@@ -72,6 +73,7 @@ class Translation:
     alignment: list[list[float]] | None = None  # rows: target_tokens; columns: source_tokens (eos last)
     source_tokens: list[str] | None = None
     target_tokens: list[str] | None = None
+    word_alignment: list[int] | None = None  # with attention: each word of `text` -> its source word (-1: none)
 
 
 def clean_text(text: str) -> str:
@@ -225,15 +227,22 @@ class Translator:
             best = hyps[0]
             extra: dict[str, object] = {}
             src_pieces = tgt_pieces = alignment = None
+            words: list[int] = []
             if options.return_attention:  # the only search that records attention, which `restore` can use
                 src_pieces = [*self.tokenizer.src_pieces(masked.text)[: len(src)], EOS_PIECE]
                 tgt_pieces = [*self.tokenizer.tgt_pieces(best.tokens), EOS_PIECE]
                 alignment = [] if best.attention is None else best.attention.tolist()
                 extra = {"alignment": alignment, "source_tokens": src_pieces, "target_tokens": tgt_pieces}
+                words = masked_alignment(masked.text, texts_n[0], alignment, src_pieces[:-1], tgt_pieces[:-1])
+            masked_best = texts_n[0]
             if masked.changed:
                 texts_n = [restore(texts_n[0], masked, src_pieces, tgt_pieces, alignment)] + [
                     restore(t, masked) for t in texts_n[1:]
                 ]
+            if options.return_attention:
+                extra["word_alignment"] = (
+                    restored_alignment(masked, masked_best, texts_n[0], words) if masked.changed else words
+                )
             alternatives = [Alternative(t, h.score) for t, h in zip(texts_n[1:], hyps[1:], strict=True)]
             out.append(Translation(texts_n[0], best.score, best.log_prob, alternatives, **extra))  # type: ignore[arg-type]
         return out

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from nmt.routing import UnsupportedPair
+from nmt.routing import UnsupportedPair, chain_alignment
 from nmt.search import SearchOptions
 from nmt.segment import Segmented, split_text
 from nmt.translator import Translation, Translator
@@ -39,6 +39,7 @@ class TextResult:
     score: float
     alternatives: list[tuple[str, float]] = field(default_factory=list)
     alignment: list[SentenceAlignment] | None = None
+    word_alignment: list[int] | None = None  # with attention: each word of `text` -> its source word (nmt.alignment)
 
 
 class Engine:
@@ -80,18 +81,21 @@ class Engine:
     ) -> list[TextResult]:
         """`translate` through a chain of models (a pivot): every leg but the last keeps only its best.
 
-        The score of a chained translation is the sum of its legs' scores; the alignment, which
-        would relate pieces of different vocabularies, is left out.
+        The score of a chained translation is the sum of its legs' scores; the word alignment is the
+        legs' composed, and the subword alignment, which would relate pieces of different vocabularies,
+        is left out.
         """
         if len(route) == 1:
             return await self.translate(route[0], texts, options, arrived)
-        first = replace(options, n_best=1, return_attention=False)
-        middle = await self.translate_route(route[:-1], texts, first, arrived)
-        last = await self.translate(
-            route[-1], [r.text for r in middle], replace(options, return_attention=False), arrived
-        )
+        middle = await self.translate_route(route[:-1], texts, replace(options, n_best=1), arrived)
+        last = await self.translate(route[-1], [r.text for r in middle], options, arrived)
         return [
-            TextResult(r.text, r.score + m.score, [(t, s + m.score) for t, s in r.alternatives])
+            TextResult(
+                r.text,
+                r.score + m.score,
+                [(t, s + m.score) for t, s in r.alternatives],
+                word_alignment=chain_alignment(m.word_alignment, r.word_alignment),
+            )
             for r, m in zip(last, middle, strict=True)
         ]
 
@@ -152,9 +156,11 @@ class Engine:
             text = join([a.text if a else p.text for a, p in zip(picks, parts, strict=True)])
             alt_scores = [a.score if a else p.score for a, p in zip(picks, parts, strict=True)]
             alternatives.append((text, sum(alt_scores) / len(alt_scores)))
-        alignment = None
+        alignment = words = None
+        texts = [p.text for p in parts]
         if options.return_attention:
             alignment = [
                 SentenceAlignment(p.source_tokens or [], p.target_tokens or [], p.alignment or []) for p in parts
             ]
-        return TextResult(join([p.text for p in parts]), score, alternatives, alignment)
+            words = seg.join_alignments(texts, [p.word_alignment for p in parts])
+        return TextResult(join(texts), score, alternatives, alignment, words)

@@ -81,6 +81,9 @@ class TranslationOut(BaseModel):
     score: float | None = None
     alternatives: list[AlternativeOut] | None = None
     alignment: list[AlignmentOut] | None = None
+    word_alignment: list[int] | None = Field(
+        None, description="with return_alignments: each word of text's source word index (-1: none)"
+    )
 
 
 class TranslateResponse(BaseModel):

@@ -78,6 +78,8 @@ async def translate(
             ]
         if body.return_alignments and r.alignment is not None:
             item.alignment = [AlignmentOut(**vars(a)) for a in r.alignment]
+        if body.return_alignments:
+            item.word_alignment = r.word_alignment
         out.append(item)
     return TranslateResponse(model=model_id, translations=out)
 
