@@ -3,8 +3,8 @@
 Models are trained on single sentences, so a paragraph is translated sentence by sentence.
 `split_text` keeps the layout: line breaks (and blank lines) are preserved exactly, and the
 sentences of one line are joined back with a single space. A sentence ends at `.`, `!`, `?`
-or `…` (with closing quotes or brackets) followed by whitespace and a capital letter, digit or
-opening quote, unless the word before the stop is a common German or English abbreviation.
+or `…` (with closing quotes or brackets) followed by whitespace and a capital letter, digit,
+opening quote or tag, unless the word before the stop is a common German or English abbreviation.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _ABBREVIATIONS = frozenset(
 )
 # A match may only start where a run of stops starts (the look-behind): otherwise a failed match
 # is retried from every stop of a long run ("....."), which takes time quadratic in its length.
-_BOUNDARY = re.compile(r"""(?<![.!?…])[.!?…]+["'”’»)\]]*\s+(?=["'“„«(\[]?[A-ZÄÖÜ0-9])""")
+_BOUNDARY = re.compile(r"""(?<![.!?…])[.!?…]+["'”’»)\]]*\s+(?=["'“„«(\[]?[A-ZÄÖÜ0-9]|<[A-Za-z/])""")
 _LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
 
 

@@ -8,6 +8,7 @@ how many of the file's parts are done while it translates.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote
 
@@ -16,9 +17,10 @@ from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
 from nmt.routing import UnsupportedPair
+from service.engine import TextResult
 from service.deps import Authenticated, InFlight, StateDep, ready_registry, until_disconnected
 from service.detect import detect_language
-from service.documents import MEDIA_TYPES, parse_document
+from nmt.documents import format_for, parse_document
 from service.errors import ApiError
 from service.limits import search_options
 from service.routes.libre import ERRORS, libre_errors
@@ -64,7 +66,7 @@ def _form_text(form: Any, name: str) -> str:
 async def translate_file(
     request: Request, state: StateDep, _auth: None = Authenticated, _: None = InFlight
 ) -> dict[str, str]:
-    """Translate an uploaded .txt or .srt file; answers the URL to download the translation from."""
+    """Translate an uploaded file (see nmt.documents for the formats); answers the URL to download it from."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "multipart/form-data":
         raise ApiError(400, "Invalid request: send the file as multipart/form-data with a 'file' field")
@@ -76,25 +78,29 @@ async def translate_file(
     progress_id = form.get("progress_id")
     progress_id = progress_id if isinstance(progress_id, str) else None
     registry = ready_registry(state)
-    doc = parse_document(upload.filename, await upload.read(), state.settings.max_file_chars)
+    data = await upload.read()
+    doc = await asyncio.to_thread(
+        parse_document, upload.filename, data, state.settings.max_file_chars, limit_name="NMT_MAX_FILE_CHARS"
+    )
     if source == "auto":
         candidates = registry.source_languages(target)
         if not candidates:
             raise UnsupportedPair(f"no loaded model translates into {target}")
         source = detect_language(" ".join(doc.texts)[:DETECT_SAMPLE_CHARS], candidates)[0][0]
     route = registry.route(source, target)
-    options = search_options(state.settings, None, 1, alignments=False)
-    translated: list[str] = []
+    options = search_options(state.settings, None, 1, alignments=doc.aligned)
+    translated: list[TextResult] = []
     total = len(doc.texts)
     try:
         for start in range(0, total, CHUNK_TEXTS):
             state.files.track(progress_id, start, total)
             chunk = doc.texts[start : start + CHUNK_TEXTS]
             results = await until_disconnected(request, state.engine.translate_route(route, chunk, options))
-            translated.extend(r.text for r in results)
+            translated.extend(results)
     finally:
         state.files.forget(progress_id)
-    key = state.files.put(doc.translated_name(target), doc.render(translated).encode("utf-8"))
+    rendered = await asyncio.to_thread(doc.render, translated, target)
+    key = state.files.put(doc.translated_name(target), rendered)
     return {"translatedFileUrl": str(request.url_for("download_file", key=quote(key, safe="")))}
 
 
@@ -113,5 +119,4 @@ async def download_file(key: str, state: StateDep) -> FileResponse:
     stored = state.files.get(key)
     if stored is None:
         raise ApiError(404, "no such file: translated files are kept for NMT_FILE_TTL_S seconds")
-    suffix = stored.name[stored.name.rfind(".") :].lower()
-    return FileResponse(stored.path, filename=stored.name, media_type=MEDIA_TYPES.get(suffix, "text/plain"))
+    return FileResponse(stored.path, filename=stored.name, media_type=format_for(stored.name).media_type)

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from service.deps import StateDep
 from service.detect import LANGUAGE_NAMES
-from service.documents import SUPPORTED_SUFFIXES
+from nmt.documents import SUFFIXES
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -34,7 +34,7 @@ async def frontend_settings(state: StateDep) -> dict[str, Any]:
         "keyRequired": bool(s.api_keys),
         "suggestions": False,
         "filesTranslation": True,
-        "supportedFilesFormat": list(SUPPORTED_SUFFIXES),
+        "supportedFilesFormat": list(SUFFIXES),
         "language": {"source": {"code": "auto", "name": "Auto Detect"}, "target": {"code": "en", "name": "English"}},
         "beamSize": s.beam_size,
         "maxBeamSize": s.max_beam_size,

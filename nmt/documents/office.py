@@ -1,0 +1,221 @@
+"""Office documents: Word (.docx) and OpenDocument text (.odt), formatting runs kept.
+
+Both are zip containers of XML (checked by `nmt.documents.base.open_zip`); only the parts that hold
+text are rewritten, every other member is copied as it was.
+
+.docx: every paragraph (`w:p`) of the body, tables, headers, footers, footnotes, endnotes and
+comments is one text. Its runs (`w:r`, each with its character formatting) are inline elements
+placed on the translated words by the word alignment; tabs, breaks, drawings and fields stay in
+their run where the translation puts them; hyperlinks keep their runs inside.
+
+.odt: paragraphs and headings (`text:p`, `text:h`) of `content.xml` and `styles.xml` (headers and
+footers) are translated with their spans and links as inline elements; spaces, tabs, line breaks,
+frames and notes stay untouched (the text of notes and frames is translated as paragraphs of its own).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from lxml import etree
+
+from nmt.documents.base import DocumentError, Parsed, open_zip, parse_xml, read_member, write_zip
+from nmt.documents.mixed import Paragraph, Role, local_name, paragraphs
+from nmt.markup import Element, Item, Piece, Segment, SegmentBuilder, Translated, place
+
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
+_DOCX_PARTS = re.compile(r"^word/(document|header\d*|footer\d*|footnotes|endnotes|comments)\.xml$")
+_RUN_GROUPS = frozenset({"hyperlink", "smartTag", "ins", "fldSimple", "customXml"})
+
+
+def _w(name: str) -> str:
+    return f"{{{W}}}{name}"
+
+
+# ----- .docx -----------------------------------------------------------------------------
+
+
+class _DocxParagraph:
+    """A `w:p`: its segment, and how to write a translation back."""
+
+    def __init__(self, paragraph: Any) -> None:
+        self.element = paragraph
+        builder = SegmentBuilder()
+        self.first_run: Any | None = None
+        self._children = [c for c in paragraph if c.tag != _w("pPr")]
+        for child in self._children:
+            self._add(child, builder)
+        self.segment: Segment = builder.build()
+
+    def _add(self, node: Any, builder: SegmentBuilder) -> None:
+        name = local_name(node)
+        if name == "r":
+            self.first_run = self.first_run if self.first_run is not None else node
+            builder.open(node)
+            for part in node:
+                part_name = local_name(part)
+                if part_name == "rPr":
+                    continue
+                if part_name == "t":
+                    builder.text(part.text or "")
+                else:
+                    builder.piece((node, part), spaced=part_name in ("tab", "br", "cr"))
+            builder.close()
+        elif name in _RUN_GROUPS and not (name == "ins" and node.find(_w("r")) is None):
+            builder.open(node)
+            for child in node:
+                self._add(child, builder)
+            builder.close()
+        else:  # deleted text, bookmarks, proofing marks, content controls: untouched
+            builder.piece(node)
+
+    def rewrite(self, items: Sequence[Item]) -> None:
+        for child in self._children:
+            self.element.remove(child)
+        for node in self._nodes(items, self.first_run):
+            self.element.append(node)
+
+    def _nodes(self, items: Sequence[Item], run_like: Any | None) -> list[Any]:
+        """XML nodes for items at paragraph (or run-group) level: loose text goes into a run like `run_like`."""
+        out: list[Any] = []
+        for item in items:
+            if isinstance(item, Element) and local_name(item.node) == "r":
+                out.append(self._run(item.node, item.items))
+            elif isinstance(item, Element):
+                group = _copy_bare(item.node)
+                inner_run = item.node.find(_w("r"))
+                for node in self._nodes(item.items, inner_run if inner_run is not None else run_like):
+                    group.append(node)
+                out.append(group)
+            elif isinstance(item, Piece) and isinstance(item.node, tuple):
+                out.append(self._run(item.node[0], [item]))
+            elif isinstance(item, Piece):
+                out.append(item.node)
+            elif item.strip() or out:
+                out.append(self._run(run_like, [item]))
+        return out
+
+    @staticmethod
+    def _run(model: Any | None, items: Sequence[Item]) -> Any:
+        """A run with the formatting of `model` holding text and run-level pieces."""
+        run = etree.Element(_w("r"))
+        if model is not None:
+            properties = model.find(_w("rPr"))
+            if properties is not None:
+                run.append(copy.deepcopy(properties))
+        for item in items:
+            if isinstance(item, Piece) and isinstance(item.node, tuple):
+                run.append(copy.deepcopy(item.node[1]))
+            elif isinstance(item, str) and item:
+                text = etree.SubElement(run, _w("t"))
+                text.text = item
+                text.set(XML_SPACE, "preserve")
+            elif isinstance(item, Element):  # a run inside a run cannot be: its words join this one
+                for child in _DocxParagraph._run(model, item.items):
+                    if child.tag != _w("rPr"):
+                        run.append(child)
+        return run
+
+
+def _copy_bare(element: Any) -> Any:
+    new = etree.Element(element.tag, element.attrib, nsmap=element.nsmap)
+    for child in element:
+        if local_name(child) not in ("r",) and local_name(child) not in _RUN_GROUPS:
+            new.append(copy.deepcopy(child))  # a group's own properties (a field's, a link's)
+    return new
+
+
+def parse_docx(data: bytes, name: str) -> Parsed:
+    """A Word document."""
+    archive = open_zip(data, name)
+    names = [m.filename for m in archive.infolist() if _DOCX_PARTS.match(m.filename)]
+    if "word/document.xml" not in names:
+        raise DocumentError(f"{name} is not a Word document (no word/document.xml)")
+    parts: dict[str, Any] = {}
+    found: list[tuple[str, _DocxParagraph]] = []
+    for member in names:
+        root = parse_xml(read_member(archive, member, name), f"{name}: {member}")
+        parts[member] = root
+        for paragraph in root.iter(_w("p")):
+            if paragraph.find(f".//{_w('p')}") is not None:
+                continue  # a paragraph holding paragraphs (a text box): its inner ones are translated
+            done = _DocxParagraph(paragraph)
+            if done.segment.translatable:
+                found.append((member, done))
+    texts = [p.segment.text for _, p in found]
+
+    def render(translations: Sequence[Translated], target: str) -> bytes:
+        if len(translations) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(translations)} translations")
+        for (_, paragraph), done in zip(found, translations, strict=True):
+            paragraph.rewrite(place(paragraph.segment, done))
+        replaced = {m: etree.tostring(root, encoding="UTF-8", xml_declaration=True, standalone=True)
+                    for m, root in parts.items()}  # fmt: skip
+        return write_zip(archive, replaced)
+
+    return Parsed(texts, render, aligned=True)
+
+
+# ----- .odt ------------------------------------------------------------------------------
+
+TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+_ODT_INLINE = frozenset({"span", "a", "ruby", "ruby-base", "meta"})
+_ODT_FRAMES = frozenset({"note", "frame", "annotation"})
+
+
+def _odt_classify(element: Any) -> Role:
+    namespace = etree.QName(element).namespace if isinstance(element.tag, str) else None
+    name = local_name(element)
+    if namespace == TEXT and name in _ODT_INLINE:
+        return Role.INLINE
+    if namespace == TEXT and name in ("p", "h", "list", "list-item", "list-header", "section", "note-body"):
+        return Role.BLOCK
+    if name in ("tracked-changes", "sequence-decls", "variable-decls", "user-field-decls", "forms"):
+        return Role.KEPT
+    if namespace == TEXT or name in _ODT_FRAMES or not isinstance(element.tag, str):
+        return Role.PIECE  # spaces, tabs, breaks, fields, bookmarks, notes and frames inside a paragraph
+    return Role.BLOCK
+
+
+def _odt_paragraphs(root: Any) -> list[Paragraph]:
+    """Paragraphs of an ODF part, and those of its notes and frames (a piece where they sit)."""
+    found = paragraphs(root, _odt_classify)
+    for frame in root.iter(*(f"{{*}}{name}" for name in _ODT_FRAMES)):
+        found.extend(paragraphs(frame, _odt_classify))
+    return found
+
+
+def parse_odt(data: bytes, name: str) -> Parsed:
+    """An OpenDocument text."""
+    archive = open_zip(data, name)
+    members = {m.filename for m in archive.infolist()}
+    if "content.xml" not in members:
+        raise DocumentError(f"{name} is not an OpenDocument file (no content.xml)")
+    mimetype = read_member(archive, "mimetype", name) if "mimetype" in members else b""
+    if mimetype and not mimetype.startswith(b"application/vnd.oasis.opendocument.text"):
+        raise DocumentError(f"{name} is an OpenDocument file but not a text document ({mimetype.decode(errors='replace')})")
+    parts: dict[str, Any] = {}
+    found: list[Paragraph] = []
+    for member in ("content.xml", "styles.xml"):
+        if member in members:
+            root = parse_xml(read_member(archive, member, name), f"{name}: {member}")
+            parts[member] = root
+            bodies = root.iter(f"{{{OFFICE}}}text", f"{{{OFFICE}}}master-styles")
+            for body in bodies:
+                found.extend(_odt_paragraphs(body))
+    texts = [p.segment.text for p in found]
+
+    def render(translations: Sequence[Translated], target: str) -> bytes:
+        if len(translations) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(translations)} translations")
+        for paragraph, done in zip(found, translations, strict=True):
+            paragraph.rewrite(place(paragraph.segment, done))
+        replaced = {m: etree.tostring(root, encoding="UTF-8", xml_declaration=True) for m, root in parts.items()}
+        return write_zip(archive, replaced)
+
+    return Parsed(texts, render, aligned=True)
