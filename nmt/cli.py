@@ -11,26 +11,32 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from itertools import islice
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 import torch
 from tqdm import tqdm
 
 from nmt.batching import BATCH_TOKENS
+from nmt.documents import FORMATS, parse_document
 from nmt.dtypes import ALIASES, DTYPES
 from nmt.errors import NMTError
-from nmt.fileio import atomic_write_text, count_lines, read_lines, stream_lines
+from nmt.fileio import atomic_write_bytes, atomic_write_text, count_lines, read_lines, stream_lines
 from nmt.model_dir import read_config, record_metrics
 from nmt.penalties import LengthPenalty
 from nmt.precision import PRECISION_CHOICES
-from nmt.resume import ResumableWriter, file_identity, resumable_output
-from nmt.routing import model_route, translate_through
+from nmt.resume import ChunkPlan, ResumableWriter, file_identity, resumable_output
+from nmt.routing import model_route, translate_texts, translate_through
 from nmt.scoring import corpus_scores
 from nmt.search import SearchOptions
 from nmt.shortlist import ShortlistUse
 from nmt.translator import LengthLimits, Translation, Translator
+
+T = TypeVar("T")
 
 
 def add_route_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +114,8 @@ def _build(
 def _translate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nmt-translate",
-        description="Translate a file line by line: one output line per input line, in order.",
+        description="Translate a file line by line (one output line per input line, in order), or a document "
+        "(.srt, .html, .po/.pot, .xliff, .docx, .odt) into the same layout.",
         epilog="Sharding: run with --shard 0/N ... --shard N-1/N, each with its own --output, "
         "then join in order with: cat OUT.0 OUT.1 ... > OUT",
     )
@@ -119,7 +126,12 @@ def _translate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", default="text", choices=["text", "jsonl"], help="jsonl: text, score, alternatives")
     parser.add_argument("--alignments", action="store_true", help="with jsonl: attention weights per target token")
     parser.add_argument("--shard", default=None, metavar="I/N", help="translate only the I-th of N equal parts")
-    parser.add_argument("--chunk-lines", type=int, default=10000, help="lines read and translated at a time")
+    parser.add_argument("--chunk-lines", type=int, default=ChunkPlan.max_lines,
+                        help="most lines translated between two durable commits of --output (a kill loses at most "
+                             f"one chunk: this many lines or about {ChunkPlan.seconds:.0f} s of work)")  # fmt: skip
+    parser.add_argument("--input-format", default="auto", choices=["auto", "lines", *FORMATS],
+                        help="lines: one text per line; a document format translates the whole file in its layout; "
+                             "auto (default): by the input's extension (.txt and unknown ones: lines)")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -135,14 +147,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for line in lines:
-        chunk.append(line)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
+def _chunks(lines: Iterator[T], plan: ChunkPlan) -> Iterator[list[T]]:
+    """Lines in chunks as `plan` sizes them; the caller reports each chunk's time with `plan.record`."""
+    while chunk := list(islice(lines, plan.next_size())):
         yield chunk
 
 
@@ -171,13 +178,14 @@ class _Stdout:
 
 @contextlib.contextmanager
 def _destination(
-    args: argparse.Namespace, route: list[Path], start: int, stop: int | None
+    args: argparse.Namespace, route: list[Path], start: int, stop: int | None, path: Path | None = None
 ) -> Iterator[ResumableWriter | _Stdout]:
-    """stdout, or the --output file continuing an interrupted run of the same command (see nmt.resume)."""
+    """stdout, or the --output file (or `path`) continuing an interrupted run of the same command
+    (see nmt.resume)."""
     if args.output is None:
         yield _Stdout()
         return
-    path: Path = args.output
+    path = path or args.output
     if path.is_dir():  # checked first: the rename at the end would fail, naming the temporary file
         raise NMTError(f"{path}: is a directory; --output takes a file name")
     if args.input is None:
@@ -204,15 +212,75 @@ def _destination(
         raise
 
 
+def _document_format(args: argparse.Namespace) -> str | None:
+    """The document format the input is read as, or None for lines."""
+    if args.input_format == "lines":
+        return None
+    if args.input_format != "auto":
+        return str(args.input_format)
+    suffix = args.input.suffix.lower() if args.input is not None else ""
+    found = next((f.name for f in FORMATS.values() if suffix in f.suffixes), None)
+    return None if found == "txt" else found
+
+
+def _translate_document(args: argparse.Namespace, kind: str) -> None:
+    """Translate a whole document into its layout (nmt.documents); resumable like lines: the texts'
+    translations are kept in `.OUT.texts.jsonl` chunk by chunk until the document is written."""
+    if args.input is None:
+        raise NMTError(f"a {kind} document needs --input (it is read whole, not streamed from stdin)")
+    try:
+        data = args.input.read_bytes()
+    except OSError as err:
+        raise NMTError(f"{args.input}: {err.strerror or err}") from None
+    doc = parse_document(args.input.name, data, max_chars=sys.maxsize, kind=kind)
+    route, translators, options = _build(args)
+    options = replace(options, return_attention=doc.aligned)
+    sidecar = None if args.output is None else args.output.with_name(f".{args.output.name}.texts.jsonl")
+    bar = tqdm(total=len(doc.texts), unit=" text", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
+    plan = ChunkPlan(max_lines=max(args.chunk_lines, 1))
+    done: list[Translation] = []
+    with _destination(args, route, 0, None, sidecar) as out, bar:
+        bar.update(out.lines_done)
+        for chunk in _chunks(iter(doc.texts[out.lines_done :]), plan):
+            began = time.monotonic()
+            results = translate_texts(translators, chunk, options, args.batch_tokens)
+            if isinstance(out, _Stdout):
+                done.extend(results)
+            else:
+                out.write("".join(json.dumps([r.text, r.word_alignment], ensure_ascii=False) + "\n" for r in results))
+                out.commit(len(chunk))
+            plan.record(len(chunk), time.monotonic() - began)
+            bar.update(len(chunk))
+        if isinstance(out, ResumableWriter):
+            for line in out.written().decode("utf-8").splitlines():
+                text, words = json.loads(line)
+                done.append(Translation(text, 0.0, word_alignment=words))
+        rendered = doc.render(done, args.target or translators[-1].info.target_language)
+        if args.output is None:
+            sys.stdout.buffer.write(rendered)
+            sys.stdout.flush()
+        else:
+            atomic_write_bytes(args.output, rendered)
+    if sidecar is not None:
+        sidecar.unlink(missing_ok=True)
+
+
 def translate_main(argv: Sequence[str] | None = None) -> int:
-    """`nmt-translate`: stream a file (or stdin) through the translator in chunks."""
+    """`nmt-translate`: stream a file (or stdin) through the translator in chunks, or translate a document."""
     parser = _translate_parser()
     args = parser.parse_args(argv)
+    kind = _document_format(args)
+    if kind is not None and (args.format != "text" or args.n_best > 1 or args.alignments or args.shard):
+        parser.error(f"a {kind} document is written in its own layout: --format jsonl, --n-best, --alignments "
+                     "and --shard apply to lines only (--input-format lines reads it as lines)")  # fmt: skip
     if args.n_best > 1 and args.format != "jsonl":
         parser.error("--n-best above 1 needs --format jsonl (one JSON object per input line)")
     if args.alignments and args.format != "jsonl":
         parser.error("--alignments needs --format jsonl")
     try:
+        if kind is not None:
+            _translate_document(args, kind)
+            return 0
         start, stop, total = 0, None, None
         if args.shard:
             index, count = parse_shard(args.shard)
@@ -225,13 +293,15 @@ def translate_main(argv: Sequence[str] | None = None) -> int:
             total = count_lines(args.input)
         route, translators, options = _build(args, args.n_best, args.alignments)
         bar = tqdm(total=total, unit=" sent", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
-        size = max(args.chunk_lines, 1)
+        plan = ChunkPlan(max_lines=max(args.chunk_lines, 1))
         with _destination(args, route, start, stop) as out, bar:
             bar.update(out.lines_done)
-            for chunk in _chunks(stream_lines(args.input, start + out.lines_done, stop), size):
+            for chunk in _chunks(stream_lines(args.input, start + out.lines_done, stop), plan):
+                began = time.monotonic()
                 results = translate_through(translators, chunk, options, args.batch_tokens)
                 out.write("".join(_format(t, args.format) + "\n" for t in results))
                 out.commit(len(chunk))
+                plan.record(len(chunk), time.monotonic() - began)
                 bar.update(len(chunk))
     except NMTError as err:
         print(f"nmt-translate: error: {err}", file=sys.stderr)

@@ -35,8 +35,13 @@ def marker(k: int) -> str:
 class Translated(Protocol):
     """What a translator answers for one text: `nmt.translator.Translation`, the service's `TextResult`."""
 
-    text: str
-    word_alignment: list[int] | None
+    @property
+    def text(self) -> str:
+        """The translation."""
+
+    @property
+    def word_alignment(self) -> list[int] | None:
+        """Each word of `text` -> the index of its source word (`nmt.alignment`)."""
 
 
 @dataclass
@@ -217,7 +222,8 @@ def _place_all(
         if hits:
             start, end = min(hits), max(hits) + 1
         else:  # nothing aligned to it, or it holds no word: where its source position falls
-            first = covered[0] if covered else next((i for i, (s, _) in enumerate(source) if s >= element.start), src_hi)
+            after = (i for i, (s, _) in enumerate(source) if s >= element.start)
+            first = covered[0] if covered else next(after, src_hi)
             share = (first - src_lo) / max(src_hi - src_lo, 1)
             start = min(hi, lo + round(share * (hi - lo)))
             end = min(hi, start + 1) if covered else start
@@ -245,9 +251,10 @@ def _items(words: Sequence[str], lo: int, hi: int, placed: Sequence[_Placed], se
             groups.append(_text(words[at : p.lo], segment))
         inner = _items(words, p.lo, p.hi, p.children, segment)
         groups.append([Element(p.node, inner)])
-        stop = _STOP.search(inner[-1]) if inner and isinstance(inner[-1], str) and not p.ends_in_stop else None
-        if stop and stop.start() > 0:  # "<i>grass.</i>" for a source "<i>Gras</i>.": the stop goes after
-            inner[-1] = inner[-1][: stop.start()]
+        last = inner[-1] if inner else None
+        stop = _STOP.search(last) if isinstance(last, str) and not p.ends_in_stop else None
+        if isinstance(last, str) and stop and stop.start() > 0:  # "<i>grass.</i>" for "<i>Gras</i>.": stop after
+            inner[-1] = last[: stop.start()]
             groups.append([stop.group(0)])
         at = max(at, p.hi)
     if at < hi:

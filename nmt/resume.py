@@ -1,6 +1,7 @@
 """Output that survives a kill: durable chunks, a progress record beside them, and a final rename.
 
-`nmt-translate --output OUT` writes `.OUT.partial` chunk by chunk; after each chunk the file is
+`nmt-translate --output OUT` writes `.OUT.partial` chunk by chunk (`ChunkPlan`: at most 1,000
+lines or about 20 seconds of work each, so a kill loses no more); after each chunk the file is
 fsynced and `.OUT.progress.json` is replaced atomically with how many input lines and output
 bytes are durable, and a fingerprint of everything that decides the output (input, model,
 options). Run again, the same command truncates the partial file to the recorded bytes (a chunk
@@ -43,6 +44,7 @@ class ResumableWriter:
     """The partial output file, opened at its last durable point; `commit` after each chunk."""
 
     handle: IO[bytes]
+    partial: Path
     record: Path
     fingerprint: str
     lines_done: int
@@ -53,6 +55,11 @@ class ResumableWriter:
         data = text.encode("utf-8")
         self.handle.write(data)
         self.bytes_done += len(data)
+
+    def written(self) -> bytes:
+        """Everything written so far, the chunks of earlier runs included."""
+        self.handle.flush()
+        return self.partial.read_bytes()
 
     def commit(self, lines: int) -> None:
         """Make what was written durable and record that `lines` more input lines are done."""
@@ -92,7 +99,7 @@ def resumable_output(path: Path, facts: dict[str, Any], say: Any = print) -> Ite
     with open(partial, mode) as handle:
         handle.truncate(bytes_done)
         handle.seek(bytes_done)
-        writer = ResumableWriter(handle, record, key, lines_done, bytes_done)
+        writer = ResumableWriter(handle, partial, record, key, lines_done, bytes_done)
         if not bytes_done:
             writer.commit(0)
         yield writer
@@ -102,3 +109,31 @@ def resumable_output(path: Path, facts: dict[str, Any], say: Any = print) -> Ite
     with suppress(FileNotFoundError):
         record.unlink()
     fsync_dir(path.parent)
+
+
+@dataclass
+class ChunkPlan:
+    """How many lines to translate before the next durable commit, so that a kill loses little.
+
+    A chunk holds at most `max_lines` lines and, at the speed measured on the chunks so far, takes
+    about `seconds` (the first holds `first` lines, to measure it). The output does not depend on
+    the chunk sizes: a sentence's translation does not depend on its batch (`nmt.search`).
+    """
+
+    max_lines: int = 1000
+    seconds: float = 20.0
+    first: int = 32
+    _seconds_per_line: float | None = None
+
+    def next_size(self) -> int:
+        """Lines in the next chunk."""
+        if self._seconds_per_line is None:
+            return max(1, min(self.first, self.max_lines))
+        return max(1, min(self.max_lines, int(self.seconds / max(self._seconds_per_line, 1e-9))))
+
+    def record(self, lines: int, elapsed: float) -> None:
+        """A chunk of `lines` lines took `elapsed` seconds."""
+        if lines > 0:
+            rate = elapsed / lines
+            previous = self._seconds_per_line
+            self._seconds_per_line = rate if previous is None else max(rate, 0.5 * (previous + rate))

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from nmt.documents.html import fragment
 from nmt.routing import UnsupportedPair, chain_alignment
 from nmt.search import SearchOptions
 from nmt.segment import Segmented, split_text
@@ -136,6 +137,40 @@ class Engine:
             for i, r in zip(rows, group, strict=True):
                 results[i] = r
         return [r for r in results if r is not None], detected
+
+    async def translate_markup(
+        self,
+        registry: ModelRegistry,
+        texts: Sequence[str],
+        source: str,
+        target: str,
+        options: SearchOptions,
+        arrived: float | None = None,
+    ) -> tuple[list[str], list[tuple[str, float]]]:
+        """HTML fragments translated with their markup put back (`nmt.documents.html.fragment`), and for
+        "auto" each fragment's detected (language, confidence), found on its text as a whole."""
+        parsed = await asyncio.to_thread(lambda: [fragment(t) for t in texts])
+        detected: list[tuple[str, float]] = []
+        if source == "auto":
+            candidates = registry.source_languages(target)
+            if not candidates:
+                raise UnsupportedPair(f"no loaded model translates into {target}")
+            detected = [detect_language(" ".join(p.texts), candidates)[0] for p in parsed]
+        languages = [lang for lang, _ in detected] or [source] * len(texts)
+        aligned = replace(options, n_best=1, return_attention=True)
+        out: list[str] = list(texts)
+        for lang in sorted(set(languages)):
+            rows = [i for i, candidate in enumerate(languages) if candidate == lang and parsed[i].texts]
+            flat = [t for i in rows for t in parsed[i].texts]
+            if not flat:
+                continue
+            results, _ = await self.translate_pair(registry, flat, lang, target, aligned, arrived)
+            start = 0
+            for i in rows:
+                count = len(parsed[i].texts)
+                out[i] = parsed[i].render(results[start : start + count], target).decode("utf-8")
+                start += count
+        return out, detected
 
     @staticmethod
     def _prepare(translator: Translator, texts: Sequence[str]) -> tuple[list[Segmented], list[str], list[list[int]]]:

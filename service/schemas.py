@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
@@ -33,6 +35,9 @@ class TranslateRequest(BaseModel):
     n_best: int = Field(1, ge=1, description="translations per text: the best plus n_best - 1 alternatives")
     return_scores: bool = Field(False, description="include the length-normalised log-probability")
     return_alignments: bool = Field(False, description="include attention weights per sentence")
+    format: Literal["text", "html"] = Field(
+        "text", description="html: each text is an HTML fragment, translated with its markup kept"
+    )
     api_key: str | None = Field(None, description="API key, when the server needs one (or a header)")
 
     @field_validator("texts")

@@ -79,3 +79,18 @@ def reverse_config(corpus: dict[str, tuple[Path, Path]], spm: Path, out: Path, *
             **train,
         },
     }
+
+
+def shout(texts: list[str], reverse: bool = False) -> list[Any]:
+    """A stand-in translator for document tests: every word upper-cased (the words of untouched
+    pieces kept), in reverse order with `reverse`, each aligned to the word it came from."""
+    from nmt.markup import MARKER
+    from nmt.translator import Translation
+
+    out = []
+    for text in texts:
+        words = text.split()
+        upper = [w if MARKER.search(w) else w.upper() for w in words]
+        order = list(range(len(words)))[:: -1 if reverse else 1]
+        out.append(Translation(" ".join(upper[i] for i in order), 0.0, word_alignment=order))
+    return out

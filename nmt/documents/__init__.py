@@ -43,6 +43,8 @@ class Format:
     output_suffix: dict[str, str] | None = None  # e.g. a .pot template becomes a .po catalog
 
 
+_OOXML = "application/vnd.openxmlformats-officedocument"
+_OOXML = "application/vnd.openxmlformats-officedocument"
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in [
@@ -51,8 +53,7 @@ FORMATS: dict[str, Format] = {
         Format("html", (".html", ".htm", ".xhtml"), "text/html; charset=utf-8", parse_html),
         Format("po", (".po", ".pot"), "text/x-gettext-translation; charset=utf-8", parse_po, {".pot": ".po"}),
         Format("xliff", (".xliff", ".xlf"), "application/xliff+xml", parse_xliff),
-        Format("docx", (".docx",), "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-               parse_docx),  # fmt: skip
+        Format("docx", (".docx",), f"{_OOXML}.wordprocessingml.document", parse_docx),
         Format("odt", (".odt",), "application/vnd.oasis.opendocument.text", parse_odt),
     ]
 }

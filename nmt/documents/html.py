@@ -13,6 +13,7 @@ XHTML stays well-formed.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from html import escape
@@ -26,11 +27,14 @@ from nmt.documents.mixed import Paragraph, Role, local_name, paragraphs
 from nmt.markup import Translated, place
 
 INLINE = frozenset(
-    "a abbr b bdi bdo big cite data del dfn em font i ins label mark q s small span strike strong sub sup time u"
-    .split()
+    {"a", "abbr", "b", "bdi", "bdo", "big", "cite", "data", "del", "dfn", "em", "font", "i", "ins", "label", "mark",
+     "q", "s", "small", "span", "strike", "strong", "sub", "sup", "time", "u"}
 )  # fmt: skip
-PIECES = frozenset("br img wbr input code kbd samp var tt math svg object embed iframe button select textarea".split())
-KEPT = frozenset("script style pre template noscript".split())
+PIECES = frozenset(
+    {"br", "img", "wbr", "input", "code", "kbd", "samp", "var", "tt", "math", "svg", "object", "embed", "iframe",
+     "button", "select", "textarea"}
+)  # fmt: skip
+KEPT = frozenset({"script", "style", "pre", "template", "noscript"})
 ATTRIBUTES = ("title", "alt", "placeholder", "aria-label", "aria-description")
 _DOCUMENT = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype|html)\b", re.IGNORECASE | re.DOTALL)
 _XHTML = re.compile(rb"^\s*<\?xml|xmlns\s*=\s*[\"']http://www\.w3\.org/1999/xhtml", re.IGNORECASE)
@@ -63,19 +67,21 @@ def _attribute_slots(root: Any) -> list[tuple[Any, str]]:
         if not isinstance(element.tag, str):
             continue
         name = local_name(element).lower()
-        if name in KEPT or _no_translate(element) or any(
-            local_name(a).lower() in KEPT or _no_translate(a) for a in element.iterancestors()
+        if (
+            name in KEPT
+            or _no_translate(element)
+            or any(local_name(a).lower() in KEPT or _no_translate(a) for a in element.iterancestors())
         ):
             continue
         for attribute in ATTRIBUTES:
             if (element.get(attribute) or "").strip():
                 slots.append((element, attribute))
-        if name == "input" and (element.get("type") or "").lower() in ("button", "submit", "reset"):
-            if (element.get("value") or "").strip():
-                slots.append((element, "value"))
-        if name == "meta" and (element.get("name") or "").lower() in ("description", "keywords"):
-            if (element.get("content") or "").strip():
-                slots.append((element, "content"))
+        button = name == "input" and (element.get("type") or "").lower() in ("button", "submit", "reset")
+        if button and (element.get("value") or "").strip():
+            slots.append((element, "value"))
+        described = name == "meta" and (element.get("name") or "").lower() in ("description", "keywords")
+        if described and (element.get("content") or "").strip():
+            slots.append((element, "content"))
     return slots
 
 
@@ -120,7 +126,12 @@ def parse_html(data: bytes, name: str) -> Parsed:
 
 def fragment(text: str) -> Parsed:
     """An HTML fragment, as `format=html` sends: translated and written back as a fragment."""
-    holder = lxml.html.fragment_fromstring(text, create_parent="div")
+    if not text.strip():
+        return Parsed([], lambda translations, target: text.encode("utf-8"), aligned=True)
+    try:
+        holder = lxml.html.fragment_fromstring(text, create_parent="div")
+    except (etree.ParserError, ValueError) as err:
+        raise DocumentError(f"the HTML cannot be read: {err}") from None
     texts = MarkupTexts(holder)
 
     def render_fragment(translations: Sequence[Translated], target: str) -> bytes:
@@ -145,7 +156,10 @@ def _parse_xhtml(data: bytes, name: str) -> Parsed:
         root.set("lang", target)
         if root.get("{http://www.w3.org/XML/1998/namespace}lang") is not None:
             root.set("{http://www.w3.org/XML/1998/namespace}lang", target)
-        declared = data.lstrip().startswith(b"<?xml")
-        return etree.tostring(tree, encoding="utf-8", xml_declaration=declared, doctype=tree.docinfo.doctype or None)
+        head = b'<?xml version="1.0" encoding="UTF-8"?>\n' if data.lstrip().startswith(b"<?xml") else b""
+        if tree.docinfo.doctype:
+            head += tree.docinfo.doctype.encode("utf-8") + b"\n"
+        # a copy outside the document: libxml2 adds a <meta> of its own to anything under an XHTML doctype
+        return head + etree.tostring(copy.deepcopy(root), encoding="utf-8")
 
     return Parsed(texts.texts, render_xhtml, aligned=True)

@@ -82,7 +82,18 @@ class _DocxParagraph:
     def _nodes(self, items: Sequence[Item], run_like: Any | None) -> list[Any]:
         """XML nodes for items at paragraph (or run-group) level: loose text goes into a run like `run_like`."""
         out: list[Any] = []
+        space = ""  # white space between two runs: it starts the next run, not the formatting of the one before
         for item in items:
+            if isinstance(item, str) and not item.strip() and out and out[-1].tag == _w("r"):
+                space += item
+                continue
+            if space:  # into the plain one of the two runs around it: a space takes its run's underline
+                following = item.node if isinstance(item, Element) and local_name(item.node) == "r" else None
+                if following is not None and out[-1].find(_w("rPr")) is not None and following.find(_w("rPr")) is None:
+                    item = Element(following, [space, *item.items])
+                else:
+                    _add_text(out[-1], space)
+            space = ""
             if isinstance(item, Element) and local_name(item.node) == "r":
                 out.append(self._run(item.node, item.items))
             elif isinstance(item, Element):
@@ -97,6 +108,8 @@ class _DocxParagraph:
                 out.append(item.node)
             elif item.strip() or out:
                 out.append(self._run(run_like, [item]))
+        if space:
+            _add_text(out[-1], space)
         return out
 
     @staticmethod
@@ -111,14 +124,19 @@ class _DocxParagraph:
             if isinstance(item, Piece) and isinstance(item.node, tuple):
                 run.append(copy.deepcopy(item.node[1]))
             elif isinstance(item, str) and item:
-                text = etree.SubElement(run, _w("t"))
-                text.text = item
-                text.set(XML_SPACE, "preserve")
+                _add_text(run, item)
             elif isinstance(item, Element):  # a run inside a run cannot be: its words join this one
                 for child in _DocxParagraph._run(model, item.items):
                     if child.tag != _w("rPr"):
                         run.append(child)
         return run
+
+
+def _add_text(run: Any, text: str) -> None:
+    """Text at the end of a run (a `w:t` keeping its spaces)."""
+    node = etree.SubElement(run, _w("t"))
+    node.text = text
+    node.set(XML_SPACE, "preserve")
 
 
 def _copy_bare(element: Any) -> Any:
@@ -198,7 +216,8 @@ def parse_odt(data: bytes, name: str) -> Parsed:
         raise DocumentError(f"{name} is not an OpenDocument file (no content.xml)")
     mimetype = read_member(archive, "mimetype", name) if "mimetype" in members else b""
     if mimetype and not mimetype.startswith(b"application/vnd.oasis.opendocument.text"):
-        raise DocumentError(f"{name} is an OpenDocument file but not a text document ({mimetype.decode(errors='replace')})")
+        kind = mimetype.decode(errors="replace")
+        raise DocumentError(f"{name} is an OpenDocument file but not a text document ({kind})")
     parts: dict[str, Any] = {}
     found: list[Paragraph] = []
     for member in ("content.xml", "styles.xml"):

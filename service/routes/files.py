@@ -16,11 +16,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
+from nmt.documents import format_for, parse_document
 from nmt.routing import UnsupportedPair
-from service.engine import TextResult
 from service.deps import Authenticated, InFlight, StateDep, ready_registry, until_disconnected
 from service.detect import detect_language
-from nmt.documents import format_for, parse_document
+from service.engine import TextResult
 from service.errors import ApiError
 from service.limits import search_options
 from service.routes.libre import ERRORS, libre_errors

@@ -3,7 +3,7 @@
 Clients written for LibreTranslate work unchanged: parameters may come in a JSON body, a
 form-encoded (or multipart) body, or the query string (a body value wins over the query),
 `q` may be a string or a list, and errors are `{"error": message}` with 400, 401/403, 429/503.
-Only `format=text` is supported; `html` is refused with 400.
+`format=html` translates HTML fragments with their markup put back (see nmt.documents.html).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class TranslateParams(DetectParams):
     q: str | list[str] = Field(description="text, or a list of texts, to translate")
     source: str = Field(description="source language code, or 'auto'")
     target: str = Field(description="target language code")
-    format: Literal["text", "html"] = Field("text", description="only 'text' is supported")
+    format: Literal["text", "html"] = Field("text", description="html: q holds HTML, translated with its markup kept")
     alternatives: int = Field(0, ge=0, description="extra translations per text")
 
 
@@ -167,20 +167,33 @@ async def translate(
     texts, as_list = _text_list(params)
     source, target = _str_param(params, "source"), _str_param(params, "target")
     fmt = _str_param(params, "format", "text")
-    if fmt != "text":
-        raise ApiError(400, f"format {fmt} is not supported; use format=text")
+    if fmt not in ("text", "html"):
+        raise ApiError(400, f"format {fmt} is not supported; use format=text or format=html")
     n_alt = _int_param(params, "alternatives", 0)
     check_texts(texts, state.settings)
+    if fmt == "html":
+        if n_alt:
+            raise ApiError(400, "alternatives are not given for format=html")
+        options = search_options(state.settings, None, 1, alignments=True)
+        markup = state.engine.translate_markup(registry, texts, source, target, options, arrival(request))
+        pages, found = await until_disconnected(request, markup)
+        return _answer(pages, [], found, as_list)
     options = search_options(state.settings, None, n_alt + 1, alignments=False)
 
     results, detected = await until_disconnected(
         request, state.engine.translate_pair(registry, texts, source, target, options, arrival(request))
     )
-    translated = [r.text for r in results]
+    alternatives = [[t for t, _ in r.alternatives] for r in results] if n_alt else []
+    return _answer([r.text for r in results], alternatives, detected, as_list)
+
+
+def _answer(
+    translated: list[str], alternatives: list[list[str]], detected: list[tuple[str, float]], as_list: bool
+) -> dict[str, Any]:
+    """LibreTranslate's answer: one value per text, or a list where `q` was a list."""
     answer: dict[str, Any] = {"translatedText": translated if as_list else translated[0]}
-    if n_alt:
-        alts = [[t for t, _ in r.alternatives] for r in results]
-        answer["alternatives"] = alts if as_list else alts[0]
+    if alternatives:
+        answer["alternatives"] = alternatives if as_list else alternatives[0]
     if detected:
         info = [{"language": lang, "confidence": conf} for lang, conf in detected]
         answer["detectedLanguage"] = info if as_list else info[0]

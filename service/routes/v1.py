@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from nmt.errors import InputError, ModelLoadError
+from nmt.search import SearchOptions
 from service.deps import Authenticated, InFlight, StateDep, arrival, ready_registry, until_disconnected
 from service.errors import ApiError
 from service.limits import check_texts, search_options
@@ -44,6 +45,8 @@ async def translate(
     registry = ready_registry(state)
     check_texts(body.texts, state.settings)
     options = search_options(state.settings, body.beam_size, body.n_best, body.return_alignments)
+    if body.format == "html":
+        return await _translate_html(body, request, state, options)
     detected: list[tuple[str, float]] = []
     if body.model is not None or body.target is None:
         if body.target is None and body.source is not None:
@@ -81,6 +84,27 @@ async def translate(
         if body.return_alignments:
             item.word_alignment = r.word_alignment
         out.append(item)
+    return TranslateResponse(model=model_id, translations=out)
+
+
+async def _translate_html(
+    body: TranslateRequest, request: Request, state: StateDep, options: SearchOptions
+) -> TranslateResponse:
+    """`format: html`: each text is an HTML fragment, translated with its markup put back."""
+    if body.n_best > 1 or body.return_scores or body.return_alignments:
+        raise InputError("n_best, return_scores and return_alignments are not given for format html")
+    registry = ready_registry(state)
+    if body.target is None:
+        entry = registry.get(body.model)
+        source, target = (body.source or entry.source_language).lower(), entry.target_language
+    else:
+        source, target = (body.source or "auto").lower(), body.target.lower()
+    markup = state.engine.translate_markup(registry, body.texts, source, target, options, arrival(request))
+    pages, detected = await until_disconnected(request, markup)
+    sources = sorted({lang for lang, _ in detected}) if detected else [source]
+    found = [DetectedLanguage(language=lang, confidence=conf) for lang, conf in detected]
+    out = [TranslationOut(text=page, detected_language=found[i] if found else None) for i, page in enumerate(pages)]
+    model_id = ",".join("+".join(e.id for e in registry.route(lang, target)) for lang in sources)
     return TranslateResponse(model=model_id, translations=out)
 
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from nmt.documents import SUFFIXES
 from service.deps import StateDep
 from service.detect import LANGUAGE_NAMES
-from nmt.documents import SUFFIXES
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
