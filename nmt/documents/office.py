@@ -82,15 +82,16 @@ class _DocxParagraph:
     def _nodes(self, items: Sequence[Item], run_like: Any | None) -> list[Any]:
         """XML nodes for items at paragraph (or run-group) level: loose text goes into a run like `run_like`."""
         out: list[Any] = []
-        space = ""  # white space between two runs: it starts the next run, not the formatting of the one before
+        space = ""  # white space between two runs
         for item in items:
             if isinstance(item, str) and not item.strip() and out and out[-1].tag == _w("r"):
                 space += item
                 continue
             if space:  # into the plain one of the two runs around it: a space takes its run's underline
-                following = item.node if isinstance(item, Element) and local_name(item.node) == "r" else None
-                if following is not None and out[-1].find(_w("rPr")) is not None and following.find(_w("rPr")) is None:
-                    item = Element(following, [space, *item.items])
+                run = isinstance(item, Element) and local_name(item.node) == "r"
+                plain_next = run and isinstance(item, Element) and item.node.find(_w("rPr")) is None
+                if plain_next and isinstance(item, Element) and out[-1].find(_w("rPr")) is not None:
+                    item = Element(item.node, [space, *item.items])
                 else:
                     _add_text(out[-1], space)
             space = ""

@@ -197,7 +197,7 @@ def test_a_word_document_keeps_paragraphs_runs_tables_links_and_headers() -> Non
     import docx
 
     data = make_docx()
-    texts, out = _translate("report.docx", data, reverse=True)
+    _, out = _translate("report.docx", data, reverse=True)
     source, doc = docx.Document(io.BytesIO(data)), docx.Document(io.BytesIO(out))
     assert len(doc.paragraphs) == len(source.paragraphs)
     body = doc.paragraphs[1]
@@ -245,6 +245,7 @@ def _zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> 
     return buffer.getvalue()
 
 
+SPREADSHEET = b"application/vnd.oasis.opendocument.spreadsheet"
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
@@ -266,8 +267,7 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
         ("report.docx", b"this is not a zip file", "not a valid zip"),
         ("report.docx", _zip({"word/document.xml": b"<w:document><w:body>"}), "not well-formed"),
         ("report.docx", _zip({"other.xml": b"<a/>"}), "not a Word document"),
-        ("report.odt", _zip({"content.xml": b"<a/>", "mimetype": b"application/vnd.oasis.opendocument.spreadsheet"}),
-         "not a text document"),  # fmt: skip
+        ("report.odt", _zip({"content.xml": b"<a/>", "mimetype": SPREADSHEET}), "not a text document"),
         ("report.docx", _zip({"word/document.xml": b"<a/>", "../../evil": b"x"}), "outside the container"),
         ("bomb.docx", _zip({"word/document.xml": b" " * (MAX_RATIO * 2**16)}), "zip bomb"),
         ("strings.xlf", b"<xliff><file>", "not well-formed"),
