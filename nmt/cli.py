@@ -180,8 +180,8 @@ class _Stdout:
 def _destination(
     args: argparse.Namespace, route: list[Path], start: int, stop: int | None, path: Path | None = None
 ) -> Iterator[ResumableWriter | _Stdout]:
-    """stdout, or the --output file (or `path`) continuing an interrupted run of the same command
-    (see nmt.resume)."""
+    """stdout, or the --output file continuing an interrupted run of the same command (see nmt.resume);
+    with `path`, the chunks go to that work file, removed once the run ends."""
     if args.output is None:
         yield _Stdout()
         return
@@ -202,7 +202,7 @@ def _destination(
         print(f"nmt-translate: {message}", file=sys.stderr)
 
     try:
-        with resumable_output(path, facts, say) as writer:
+        with resumable_output(path, facts, say, discard=path != args.output) as writer:
             yield writer
     except FileNotFoundError as err:
         raise NMTError(f"{path}: cannot write: {err.strerror or err}") from None
@@ -225,7 +225,7 @@ def _document_format(args: argparse.Namespace) -> str | None:
 
 def _translate_document(args: argparse.Namespace, kind: str) -> None:
     """Translate a whole document into its layout (nmt.documents); resumable like lines: the texts'
-    translations are kept in `.OUT.texts.jsonl` chunk by chunk until the document is written."""
+    translations are kept in `.OUT.texts.partial` chunk by chunk until the document is written."""
     if args.input is None:
         raise NMTError(f"a {kind} document needs --input (it is read whole, not streamed from stdin)")
     try:
@@ -235,11 +235,11 @@ def _translate_document(args: argparse.Namespace, kind: str) -> None:
     doc = parse_document(args.input.name, data, max_chars=sys.maxsize, kind=kind)
     route, translators, options = _build(args)
     options = replace(options, return_attention=doc.aligned)
-    sidecar = None if args.output is None else args.output.with_name(f".{args.output.name}.texts.jsonl")
+    texts = None if args.output is None else args.output.with_name(f"{args.output.name}.texts")
     bar = tqdm(total=len(doc.texts), unit=" text", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
     plan = ChunkPlan(max_lines=max(args.chunk_lines, 1))
     done: list[Translation] = []
-    with _destination(args, route, 0, None, sidecar) as out, bar:
+    with _destination(args, route, 0, None, texts) as out, bar:
         bar.update(out.lines_done)
         for chunk in _chunks(iter(doc.texts[out.lines_done :]), plan):
             began = time.monotonic()
@@ -261,8 +261,6 @@ def _translate_document(args: argparse.Namespace, kind: str) -> None:
             sys.stdout.flush()
         else:
             atomic_write_bytes(args.output, rendered)
-    if sidecar is not None:
-        sidecar.unlink(missing_ok=True)
 
 
 def translate_main(argv: Sequence[str] | None = None) -> int:

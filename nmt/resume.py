@@ -75,11 +75,14 @@ def _paths(path: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
-def resumable_output(path: Path, facts: dict[str, Any], say: Any = print) -> Iterator[ResumableWriter]:
+def resumable_output(
+    path: Path, facts: dict[str, Any], say: Any = print, discard: bool = False
+) -> Iterator[ResumableWriter]:
     """A writer that continues an interrupted run with the same `facts`, or starts afresh.
 
-    On success the partial file becomes `path` and the record is removed; on an error both stay,
-    for the next run to continue from. `say` reports a resume or a restart.
+    On success the partial file becomes `path` (with `discard`: is removed, its content having been
+    used) and the record is removed; on an error both stay, for the next run to continue from.
+    `say` reports a resume or a restart.
     """
     partial, record = _paths(path)
     key = fingerprint(facts)
@@ -105,7 +108,10 @@ def resumable_output(path: Path, facts: dict[str, Any], say: Any = print) -> Ite
         yield writer
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(partial, path)
+    if discard:
+        partial.unlink()
+    else:
+        os.replace(partial, path)
     with suppress(FileNotFoundError):
         record.unlink()
     fsync_dir(path.parent)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from nmt.cli import translate_main
+from nmt.resume import ChunkPlan
 from training.trainer import TrainResult
 
 TRANSLATE = str(Path(sys.executable).parent / "nmt-translate")
@@ -208,3 +209,65 @@ def test_precision_and_shortlist_flags_and_the_earlier_flags(model: str, input_f
     assert outputs["--precision fp32"] == outputs["--precision int8"]
     proc = _run("--model", model, "--input", str(input_file), "--precision", "int4")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr  # argparse names the choices
+
+
+def test_chunks_stay_under_a_thousand_lines_and_about_twenty_seconds() -> None:
+    """What a kill can lose is one chunk: the plan keeps each within 1,000 lines and about 20 s of work."""
+    plan = ChunkPlan()
+    assert plan.next_size() == 32  # a first small chunk measures the speed
+    plan.record(32, 0.032)  # 1 ms a line: the line cap decides
+    assert plan.next_size() == 1000
+    plan.record(1000, 100.0)  # it got 100x slower (longer lines): the next chunk shrinks at once
+    assert plan.next_size() * 0.1 <= 20.0
+    slow = ChunkPlan()
+    slow.record(32, 32 * 5.0)  # 5 s a line
+    assert slow.next_size() == 4
+
+
+def _html_document(tmp_path: Path, paragraphs: int) -> Path:
+    rows = "".join(f"<p>{' '.join('abcdefghijkl'[(i * 5 + j) % 12] for j in range(3 + i % 5))} "
+                   f"<b>{'abcdefghijkl'[i % 12]}</b> {'lk'[i % 2]}</p>\n" for i in range(paragraphs))  # fmt: skip
+    path = tmp_path / "page.html"
+    path.write_text(f"<!DOCTYPE html>\n<html><body>\n{rows}</body></html>\n", encoding="utf-8")
+    return path
+
+
+def test_a_document_is_translated_into_its_own_layout(model: str, tmp_path: Path) -> None:
+    source = _html_document(tmp_path, 20)
+    out = tmp_path / "page.en.html"
+    r = _run("--model", model, "--input", str(source), "--output", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    html = out.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and html.count("<p>") == 20 and html.count("<b>") == 20
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.en.html", "page.html"]  # no side files left
+    r = _run("--model", model, "--input", str(source), "--format", "jsonl")
+    assert r.returncode == 2 and "apply to lines only" in r.stderr
+    broken = tmp_path / "broken.xlf"
+    broken.write_text("<xliff><file>", encoding="utf-8")
+    r = _run("--model", model, "--input", str(broken), "--output", str(tmp_path / "out.xlf"))
+    assert r.returncode == 1 and "not well-formed" in r.stderr and r.stderr.count("\n") == 1
+    assert not (tmp_path / "out.xlf").exists()
+
+
+def test_a_killed_document_run_resumes_and_writes_the_same_bytes(model: str, tmp_path: Path) -> None:
+    source = _html_document(tmp_path, 4000)
+    common = ["--model", model, "--input", str(source), "--chunk-lines", "100", "--quiet"]
+    assert _run(*common, "--output", str(tmp_path / "straight.html")).returncode == 0
+    out = tmp_path / "resumed.html"
+    record = tmp_path / ".resumed.html.texts.progress.json"
+    proc = subprocess.Popen([TRANSLATE, *common, "--output", str(out)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if record.exists() and json.loads(record.read_text() or "{}").get("lines_done", 0) >= 1000:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not out.exists()
+    done = json.loads(record.read_text())["lines_done"]
+    again = _run(*common, "--output", str(out))
+    assert again.returncode == 0, again.stderr
+    assert f"at input line {done + 1} " in again.stderr
+    assert out.read_bytes() == (tmp_path / "straight.html").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html", "resumed.html", "straight.html"]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import time
+import zipfile
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from nmt.documents import DocumentError, parse_document, safe_name
-from nmt.documents.lines import wrap_lines
+from tests.office import make_docx, make_odt
 
 
 def v1(client: TestClient, texts: list[str]) -> list[str]:
@@ -126,11 +128,64 @@ def test_frontend_settings_say_what_the_page_needs(make_client: Callable[..., Te
     assert s["languageNames"]["de"] == "German"
 
 
-def test_documents_unit() -> None:
-    assert safe_name("../../etc/passwd") == "passwd" and safe_name("a\x00b.txt") == "ab.txt" and safe_name("") == "file"
-    doc = parse_document("x.txt", b"eins\nzwei", 100)
-    assert doc.texts == ["eins", "zwei"] and doc.render(["one", "two\nlines"]) == "one\ntwo lines"
-    assert wrap_lines("a man is running down the street", 2) == ["a man is running", "down the street"]
-    assert wrap_lines("word", 3) == ["word"]
-    with pytest.raises(DocumentError, match="not UTF-8"):
-        parse_document("x.srt", b"\xc3", 100)
+DATA = Path(__file__).resolve().parents[1] / "nmt" / "data"
+
+
+def _binary(client: TestClient, response) -> tuple[bytes, str, str]:
+    assert response.status_code == 200, response.text
+    got = client.get(response.json()["translatedFileUrl"])
+    assert got.status_code == 200, got.text
+    return got.content, got.headers["content-disposition"], got.headers["content-type"]
+
+
+def test_every_format_comes_back_in_its_structure(client: TestClient) -> None:
+    import docx
+    import lxml.html
+    import polib
+    from lxml import etree
+    from odf.opendocument import load
+
+    page = (DATA / "page.html").read_bytes()
+    out, disposition, ctype = _binary(client, upload(client, "page.html", page))
+    assert "page.en.html" in disposition and ctype.startswith("text/html")
+    tags = [str(e.tag) for e in lxml.html.document_fromstring(out).iter()]
+    assert sorted(tags) == sorted(str(e.tag) for e in lxml.html.document_fromstring(page).iter())
+
+    out, disposition, _ = _binary(client, upload(client, "app.pot", (DATA / "app.pot").read_bytes()))
+    assert "app.en.po" in disposition
+    catalog = polib.pofile(out.decode())
+    assert len(catalog) == len(polib.pofile((DATA / "app.pot").read_text())) and all(e.fuzzy for e in catalog)
+
+    for name in ("strings.xlf", "strings.xliff"):
+        out, _, ctype = _binary(client, upload(client, name, (DATA / name).read_bytes()))
+        assert ctype.startswith("application/xliff+xml") and etree.fromstring(out).find(".//{*}target") is not None
+
+    word = make_docx()
+    out, disposition, ctype = _binary(client, upload(client, "Bericht.docx", word))
+    assert "Bericht.en.docx" in disposition and "wordprocessingml" in ctype
+    assert len(docx.Document(io.BytesIO(out)).paragraphs) == len(docx.Document(io.BytesIO(word)).paragraphs)
+
+    out, _, ctype = _binary(client, upload(client, "Bericht.odt", make_odt()))
+    assert ctype == "application/vnd.oasis.opendocument.text" and load(io.BytesIO(out)).text is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("report.docx", b"PK\x03\x04 broken", "not a valid zip"),
+        ("strings.xlf", b"<xliff><file>", "not well-formed"),
+        ("bomb.docx", b"", "is empty"),
+    ],
+)
+def test_broken_documents_get_400_naming_the_problem(client: TestClient, name: str, data: bytes, message: str) -> None:
+    r = upload(client, name, data)
+    assert r.status_code == 400, r.text
+    assert message in r.json()["error"]
+
+
+def test_a_zip_bomb_is_refused_without_unpacking_it(client: TestClient) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b" " * (300 * 2**20))  # 300 MiB of spaces in about 300 KiB
+    r = upload(client, "bomb.docx", buffer.getvalue())
+    assert r.status_code == 400 and "zip bomb" in r.json()["error"]

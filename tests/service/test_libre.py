@@ -58,7 +58,8 @@ def test_languages_and_detect(client: TestClient) -> None:
         ({"q": "a", "target": "en"}, "missing source"),
         ({"q": "a", "source": "de"}, "missing target"),
         ({"q": "a", "source": "de", "target": "fr"}, "not supported"),
-        ({"q": "a", "source": "de", "target": "en", "format": "html"}, "format html"),
+        ({"q": "a", "source": "de", "target": "en", "format": "xml"}, "format xml"),
+        ({"q": "a", "source": "de", "target": "en", "format": "html", "alternatives": 1}, "format=html"),
         ({"q": "a", "source": "de", "target": "en", "alternatives": "many"}, "alternatives"),
         ({"q": "a", "source": "de", "target": "en", "alternatives": 50}, "beam"),
         ({"q": 5, "source": "de", "target": "en"}, "q must be"),
@@ -130,3 +131,31 @@ def test_surrogates_in_the_query_string_and_in_a_key(make_client: Callable[..., 
     raw = b'{"q": "a", "source": "de", "target": "en", "api_key": "\\ud800"}'
     r = client.post("/translate", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 403
+
+
+def _tags(html: str) -> list[str]:
+    import lxml.html
+
+    return sorted(str(e.tag) for e in lxml.html.fragment_fromstring(html, create_parent="div").iter())
+
+
+def test_format_html_keeps_the_markup_of_each_text(client: TestClient) -> None:
+    pages = ['a <b>b c</b> d <a href="/x?y=1" title="e f">g</a>', "<p>a b</p><p>c <i>d</i></p>", "plain a b"]
+    r = client.post("/translate", json={"q": pages, "source": "de", "target": "en", "format": "html"})
+    assert r.status_code == 200, r.text
+    out = r.json()["translatedText"]
+    assert len(out) == 3
+    for page, translated in zip(pages, out, strict=True):
+        assert _tags(translated) == _tags(page)
+    assert 'href="/x?y=1"' in out[0]
+    one = client.post("/translate", data={"q": pages[0], "source": "auto", "target": "en", "format": "html"}).json()
+    assert isinstance(one["translatedText"], str) and one["detectedLanguage"]["language"] in ("de", "fr")
+
+
+def test_format_html_in_our_own_api(client: TestClient) -> None:
+    r = client.post("/v1/translate", json={"texts": ["<p>a <b>b</b></p>", ""], "model": "de-en", "format": "html"})
+    assert r.status_code == 200, r.text
+    texts = [t["text"] for t in r.json()["translations"]]
+    assert _tags(texts[0]) == _tags("<p>a <b>b</b></p>") and texts[1] == ""
+    bad = client.post("/v1/translate", json={"texts": ["<b>a</b>"], "target": "en", "format": "html", "n_best": 2})
+    assert bad.status_code == 422 and "format html" in bad.text
