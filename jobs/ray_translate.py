@@ -4,7 +4,9 @@ Every line of every input file becomes a row; `map_batches` sends batches of row
 actors, each of which loads the model once (on a CPU, or on a GPU with `--gpus-per-actor`), and
 the driver writes each file's translations, in the file's line order, to a file of the same
 name under `--output-dir` (written atomically: it appears only when complete). One output line
-per input line, as `nmt-translate` gives, with the same options.
+per input line, as `nmt-translate` gives, with the same options. Like `nmt-translate`, a run that
+is killed resumes when run again with the same command, losing at most 1,000 lines or 20 s of
+work a file, and writes the same bytes (`nmt.resume`).
 
     nmt-ray-translate --model models/de-en --output-dir out/ data/*.txt --actors 4
     # on an existing cluster: RAY_ADDRESS=ray://head:10001 nmt-ray-translate ...
@@ -15,17 +17,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from nmt.cli import add_route_arguments
 from nmt.errors import NMTError
-from nmt.fileio import atomic_writer
+from nmt.fileio import stream_lines
 from nmt.model_dir import read_config
 from nmt.precision import PRECISION_CHOICES
+from nmt.resume import ChunkPlan, ResumableWriter, file_identity, resumable_output
 from nmt.routing import model_route, translate_through
 from nmt.search import SearchOptions
 from nmt.translator import Translator
@@ -81,37 +85,62 @@ def translate_files(
     The actors take `actors * cpus_per_actor` of the cluster's CPUs; leave at least one free for
     Ray Data's read tasks, or the pipeline waits for ever.
     """
-    import ray
-
     route = check_inputs(inputs, model, source, target)
     names = [p.name for p in inputs]
-    ray.data.DataContext.get_current().execution_options.preserve_order = True  # each file's line order
     resolved = [str(p.resolve()) for p in inputs]
-    dataset = ray.data.read_text(resolved, drop_empty_lines=False, include_paths=True)
-    translated = dataset.map_batches(
-        TranslateBatch,
-        fn_constructor_kwargs={
-            "route": [str(p.resolve()) for p in route],
-            "device": "cuda" if gpus_per_actor else "cpu",
-            "precision": precision,
-            "beam_size": beam_size,
-            "batch_tokens": batch_tokens,
-        },
-        concurrency=actors,
-        batch_size=batch_size,
-        num_cpus=cpus_per_actor,
-        num_gpus=gpus_per_actor or None,
-        batch_format="numpy",
-    )
     output_dir.mkdir(parents=True, exist_ok=True)
     counts = {output_dir / name: 0 for name in names}
     outputs = {path: output_dir / name for path, name in zip(resolved, names, strict=True)}
+    options = {"beam_size": beam_size, "precision": precision, "batch_tokens": batch_tokens}
+    models = [{"path": str(p.resolve()), "weights": read_config(p).get("weights")} for p in route]
     with contextlib.ExitStack() as stack:
-        files: dict[str, IO[Any]] = {p: stack.enter_context(atomic_writer(outputs[p])) for p in resolved}
-        for row in translated.iter_rows():
+        files: dict[str, ResumableWriter] = {}
+        for path, given in zip(resolved, inputs, strict=True):
+            facts = {"input": file_identity(given), "model": models, "options": options, "runner": "ray"}
+            files[path] = stack.enter_context(resumable_output(outputs[path], facts, say=_say))
+        for path, writer in files.items():
+            counts[outputs[path]] = writer.lines_done
+        pool = {"concurrency": actors, "batch_size": batch_size, "num_cpus": cpus_per_actor,
+                "num_gpus": gpus_per_actor or None}  # fmt: skip
+        translator = {"route": [str(p.resolve()) for p in route], "device": "cuda" if gpus_per_actor else "cpu",
+                      "precision": precision, "beam_size": beam_size, "batch_tokens": batch_tokens}  # fmt: skip
+        translated = _translated(resolved, {p: w.lines_done for p, w in files.items()}, translator, pool)
+        pending = dict.fromkeys(resolved, 0)
+        last_commit = time.monotonic()
+        for row in translated.iter_rows() if translated is not None else []:
             files[row["path"]].write(str(row["translation"]) + "\n")
             counts[outputs[row["path"]]] += 1
+            pending[row["path"]] += 1
+            if pending[row["path"]] >= ChunkPlan.max_lines or time.monotonic() - last_commit >= ChunkPlan.seconds:
+                for key, lines in pending.items():  # what a kill could lose: under 1,000 lines or 20 s a file
+                    if lines:
+                        files[key].commit(lines)
+                        pending[key] = 0
+                last_commit = time.monotonic()
+        for key, lines in pending.items():
+            files[key].commit(lines)
     return counts
+
+
+def _say(message: str) -> None:
+    print(f"nmt-ray-translate: {message}", file=sys.stderr)
+
+
+def _translated(resolved: list[str], done: dict[str, int], translator: dict[str, Any], pool: dict[str, Any]) -> Any:
+    """The Ray dataset of the lines still to translate, rows {"path", "translation"} in file and line order
+    (None when every line is done): fresh files are read by Ray, a resumed run's remaining lines here."""
+    import ray
+
+    ray.data.DataContext.get_current().execution_options.preserve_order = True  # each file's line order
+    if all(lines == 0 for lines in done.values()):
+        dataset = ray.data.read_text(resolved, drop_empty_lines=False, include_paths=True)
+    else:
+        rows = [{"text": line, "path": path} for path in resolved
+                for line in stream_lines(Path(path), start=done[path])]  # fmt: skip
+        if not rows:
+            return None
+        dataset = ray.data.from_items(rows)
+    return dataset.map_batches(TranslateBatch, fn_constructor_kwargs=translator, batch_format="numpy", **pool)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,3 +70,35 @@ def test_a_folder_of_models_and_a_pair_pick_the_route(models_dir: Path, tmp_path
         check_inputs(inputs, models_dir, "de", "fr")
     with pytest.raises(NMTError, match="name the pair"):
         check_inputs(inputs, models_dir)
+
+
+def test_an_interrupted_run_resumes_and_writes_the_same_bytes(
+    local_ray: None, reverse_model: TrainResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver dies after some chunks are durable; the same call again continues from them."""
+    from nmt.resume import ChunkPlan, ResumableWriter
+
+    inputs = _files(tmp_path / "in")
+    straight = translate_files(inputs, tmp_path / "straight", reverse_model.model_dir, actors=2, batch_size=32)
+    monkeypatch.setattr(ChunkPlan, "max_lines", 100)  # commit every 100 lines of a file
+    commit = ResumableWriter.commit
+    calls = {"n": 0}
+
+    def dying(self: ResumableWriter, lines: int) -> None:
+        commit(self, lines)
+        if lines:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt  # as a kill would, after 200 durable lines of one.txt
+
+    monkeypatch.setattr(ResumableWriter, "commit", dying)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        translate_files(inputs, out, reverse_model.model_dir, actors=2, batch_size=32)
+    assert not (out / "one.txt").exists() and (out / ".one.txt.partial").exists()
+    monkeypatch.setattr(ResumableWriter, "commit", commit)
+    counts = translate_files(inputs, out, reverse_model.model_dir, actors=2, batch_size=32)
+    assert counts == {out / "one.txt": 300, out / "two.txt": 5} and len(straight) == 2
+    for path in inputs:
+        assert (out / path.name).read_bytes() == (tmp_path / "straight" / path.name).read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["one.txt", "two.txt"]
