@@ -6,6 +6,7 @@ The server serves the shipped German->English model and a tiny random English->G
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from nmt.model import build_model
 from nmt.model_dir import ModelInfo, save_model_dir
 from nmt.tokenizer import Tokenizer
+from tests.office import make_docx
 from tests.service.browser import chromium, wait_for
 from tests.service.server import Server, running
 from tests.synthetic import tiny_config
@@ -168,6 +170,25 @@ def test_a_file_round_trip(browser: Any, server: Server, tmp_path: Path) -> None
     assert by_id(browser, "file-progress").get_attribute("value") == by_id(browser, "file-progress").get_attribute(
         "max"
     )
+
+
+def test_a_word_document_uploaded_on_the_page_comes_back_translated(
+    browser: Any, server: Server, tmp_path: Path
+) -> None:
+    import docx
+
+    open_page(browser, server.url)
+    path = tmp_path / "Bericht.docx"
+    path.write_bytes(make_docx())
+    by_id(browser, "file").send_keys(str(path))
+    by_id(browser, "file-go").click()
+    link = wait_for(lambda: (a := by_id(browser, "file-download")).is_displayed() and a, message="download link")
+    assert "Bericht.en.docx" in link.text
+    got = docx.Document(io.BytesIO(httpx.get(link.get_attribute("href")).content))
+    source = docx.Document(io.BytesIO(path.read_bytes()))
+    assert len(got.paragraphs) == len(source.paragraphs)
+    assert got.paragraphs[0].text and got.paragraphs[0].text != source.paragraphs[0].text  # translated
+    assert any(r.bold for r in got.paragraphs[1].runs) and any(r.italic for r in got.paragraphs[1].runs)
 
 
 def test_an_over_long_text_shows_its_error(browser: Any, server: Server) -> None:
