@@ -35,6 +35,8 @@ PIECES = frozenset(
      "button", "select", "textarea"}
 )  # fmt: skip
 KEPT = frozenset({"script", "style", "pre", "template", "noscript"})
+URI_ATTRIBUTES = frozenset({"href", "src", "action", "cite", "data", "formaction", "poster", "background", "longdesc"})
+_TOKEN = re.compile(r"nmt-address-\d+")
 ATTRIBUTES = ("title", "alt", "placeholder", "aria-label", "aria-description")
 _DOCUMENT = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype|html)\b", re.IGNORECASE | re.DOTALL)
 _XHTML = re.compile(rb"^\s*<\?xml|xmlns\s*=\s*[\"']http://www\.w3\.org/1999/xhtml", re.IGNORECASE)
@@ -117,11 +119,31 @@ def parse_html(data: bytes, name: str) -> Parsed:
         def render_page(translations: Sequence[Translated], target: str) -> bytes:
             texts.apply(translations)
             root.set("lang", target)
-            out = lxml.html.tostring(root, encoding="unicode", doctype=doctype or None)
-            return out.encode("utf-8")
+            return _serialize(root, doctype=doctype or None).encode("utf-8")
 
         return Parsed(texts.texts, render_page, aligned=True)
     return fragment(text)
+
+
+def _serialize(element: Any, doctype: str | None = None) -> str:
+    """HTML of an element with its addresses exactly as they were: libxml2 would percent-encode the
+    spaces and non-ASCII letters of `href`, `src` and the like, so they are stood in for meanwhile."""
+    kept: dict[str, str] = {}
+    for node in element.iter():
+        if not isinstance(node.tag, str):
+            continue
+        for name in URI_ATTRIBUTES.intersection(node.attrib):
+            token = f"nmt-address-{len(kept)}"
+            kept[token] = node.attrib[name]
+            node.set(name, token)
+    html = lxml.html.tostring(element, encoding="unicode", doctype=doctype)
+    for node in element.iter():
+        if isinstance(node.tag, str):
+            for name in URI_ATTRIBUTES.intersection(node.attrib):
+                node.set(name, kept.get(node.attrib[name], node.attrib[name]))
+    if not kept:
+        return html
+    return _TOKEN.sub(lambda m: escape(kept[m.group(0)], quote=True) if m.group(0) in kept else m.group(0), html)
 
 
 def fragment(text: str) -> Parsed:
@@ -136,8 +158,7 @@ def fragment(text: str) -> Parsed:
 
     def render_fragment(translations: Sequence[Translated], target: str) -> bytes:
         texts.apply(translations)
-        parts = [escape(holder.text or "", quote=False)]
-        parts += [lxml.html.tostring(child, encoding="unicode") for child in holder]
+        parts = [escape(holder.text or "", quote=False)] + [_serialize(child) for child in holder]
         return "".join(parts).encode("utf-8")
 
     return Parsed(texts.texts, render_fragment, aligned=True)
