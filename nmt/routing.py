@@ -125,10 +125,7 @@ def chain_alignment(first: Sequence[int] | None, second: Sequence[int] | None) -
 
 
 def translate_texts(
-    translators: Sequence[Translator],
-    texts: Sequence[str],
-    options: SearchOptions,
-    batch_tokens: int | None = None,
+    translators: Sequence[Translator], texts: Sequence[str], options: SearchOptions, batch_tokens: int | None = None
 ) -> list[Translation]:
     """Translate whole texts sentence by sentence (`nmt.segment`), keeping their line breaks.
 

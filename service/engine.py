@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from nmt.documents.base import Parsed
 from nmt.documents.html import fragment
 from nmt.routing import UnsupportedPair, chain_alignment
 from nmt.search import SearchOptions
@@ -108,29 +109,39 @@ class Engine:
         target: str,
         options: SearchOptions,
         arrived: float | None = None,
+        markup: bool = False,
     ) -> tuple[list[TextResult], list[tuple[str, float]]]:
         """Translations of `texts` from `source` (or "auto": detected per text) into `target`.
 
-        Returns the results in order and, for "auto", each text's (language, confidence).
+        Returns the results in order and, for "auto", each text's (language, confidence). With
+        `markup`, each text is an HTML fragment, translated with its markup put back
+        (`nmt.documents.html.fragment`) and detected on its text as a whole.
         Raises UnsupportedPair when no model or pivot chain reaches `target`.
         """
+        if markup:
+            parsed = await asyncio.to_thread(lambda: [fragment(t) for t in texts])
+            plain = [" ".join(p.texts) for p in parsed]
+        else:
+            plain = list(texts)
         detected: list[tuple[str, float]] = []
         if source == "auto":
             candidates = registry.source_languages(target)
             if not candidates:
                 raise UnsupportedPair(f"no loaded model translates into {target}")
-            detected = [detect_language(t, candidates)[0] for t in texts]
-            sources = [lang for lang, _ in detected]
-        else:
-            sources = [source] * len(texts)
+            detected = [detect_language(t, candidates)[0] for t in plain]
+        sources = [lang for lang, _ in detected] or [source] * len(texts)
         groups: dict[str, list[int]] = {}
         for i, lang in enumerate(sources):
             groups.setdefault(lang, []).append(i)
-        routes = {lang: registry.route(lang, target) for lang in groups}
-        work = [
-            self.translate_route(routes[lang], [texts[i] for i in rows], options, arrived)
-            for lang, rows in groups.items()
-        ]
+        if markup:
+            aligned = replace(options, n_best=1, return_attention=True)
+            work = [self._markup(registry.route(lang, target), [parsed[i] for i in rows], target, aligned, arrived)
+                    for lang, rows in groups.items()]  # fmt: skip
+        else:
+            work = [
+                self.translate_route(registry.route(lang, target), [texts[i] for i in rows], options, arrived)
+                for lang, rows in groups.items()
+            ]
         done = await asyncio.gather(*work)
         results: list[TextResult | None] = [None] * len(texts)
         for rows, group in zip(groups.values(), done, strict=True):
@@ -138,39 +149,19 @@ class Engine:
                 results[i] = r
         return [r for r in results if r is not None], detected
 
-    async def translate_markup(
-        self,
-        registry: ModelRegistry,
-        texts: Sequence[str],
-        source: str,
-        target: str,
-        options: SearchOptions,
-        arrived: float | None = None,
-    ) -> tuple[list[str], list[tuple[str, float]]]:
-        """HTML fragments translated with their markup put back (`nmt.documents.html.fragment`), and for
-        "auto" each fragment's detected (language, confidence), found on its text as a whole."""
-        parsed = await asyncio.to_thread(lambda: [fragment(t) for t in texts])
-        detected: list[tuple[str, float]] = []
-        if source == "auto":
-            candidates = registry.source_languages(target)
-            if not candidates:
-                raise UnsupportedPair(f"no loaded model translates into {target}")
-            detected = [detect_language(" ".join(p.texts), candidates)[0] for p in parsed]
-        languages = [lang for lang, _ in detected] or [source] * len(texts)
-        aligned = replace(options, n_best=1, return_attention=True)
-        out: list[str] = list(texts)
-        for lang in sorted(set(languages)):
-            rows = [i for i, candidate in enumerate(languages) if candidate == lang and parsed[i].texts]
-            flat = [t for i in rows for t in parsed[i].texts]
-            if not flat:
-                continue
-            results, _ = await self.translate_pair(registry, flat, lang, target, aligned, arrived)
-            start = 0
-            for i in rows:
-                count = len(parsed[i].texts)
-                out[i] = parsed[i].render(results[start : start + count], target).decode("utf-8")
-                start += count
-        return out, detected
+    async def _markup(
+        self, route: Sequence[ModelEntry], parsed: Sequence[Parsed], target: str, options: SearchOptions,
+        arrived: float | None,
+    ) -> list[TextResult]:  # fmt: skip
+        """Parsed HTML fragments translated along `route` and rendered back to HTML."""
+        flat = [t for p in parsed for t in p.texts]
+        results = await self.translate_route(route, flat, options, arrived) if flat else []
+        out, start = [], 0
+        for p in parsed:
+            part = results[start : start + len(p.texts)]
+            start += len(p.texts)
+            out.append(TextResult(p.render(part, target).decode("utf-8"), 0.0))
+        return out
 
     @staticmethod
     def _prepare(translator: Translator, texts: Sequence[str]) -> tuple[list[Segmented], list[str], list[list[int]]]:

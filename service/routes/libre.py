@@ -175,9 +175,9 @@ async def translate(
         if n_alt:
             raise ApiError(400, "alternatives are not given for format=html")
         options = search_options(state.settings, None, 1, alignments=True)
-        markup = state.engine.translate_markup(registry, texts, source, target, options, arrival(request))
+        markup = state.engine.translate_pair(registry, texts, source, target, options, arrival(request), markup=True)
         pages, found = await until_disconnected(request, markup)
-        return _answer(pages, [], found, as_list)
+        return _answer([p.text for p in pages], [], found, as_list)
     options = search_options(state.settings, None, n_alt + 1, alignments=False)
 
     results, detected = await until_disconnected(

@@ -99,11 +99,11 @@ async def _translate_html(
         source, target = (body.source or entry.source_language).lower(), entry.target_language
     else:
         source, target = (body.source or "auto").lower(), body.target.lower()
-    markup = state.engine.translate_markup(registry, body.texts, source, target, options, arrival(request))
+    markup = state.engine.translate_pair(registry, body.texts, source, target, options, arrival(request), True)
     pages, detected = await until_disconnected(request, markup)
     sources = sorted({lang for lang, _ in detected}) if detected else [source]
     found = [DetectedLanguage(language=lang, confidence=conf) for lang, conf in detected]
-    out = [TranslationOut(text=page, detected_language=found[i] if found else None) for i, page in enumerate(pages)]
+    out = [TranslationOut(text=p.text, detected_language=found[i] if found else None) for i, p in enumerate(pages)]
     model_id = ",".join("+".join(e.id for e in registry.route(lang, target)) for lang in sources)
     return TranslateResponse(model=model_id, translations=out)
 

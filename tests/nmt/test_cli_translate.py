@@ -157,6 +157,20 @@ def _big_input(tmp_path: Path, lines: int) -> Path:
     return path
 
 
+def _kill_when_durable(command: list[str], record: Path, lines: int) -> int:
+    """Start `command`, SIGKILL it once its progress record holds `lines` durable lines; the lines it held."""
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if record.exists() and json.loads(record.read_text() or "{}").get("lines_done", 0) >= lines:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    return int(json.loads(record.read_text())["lines_done"])
+
+
 def test_a_killed_run_resumes_where_it_stopped_and_writes_the_same_bytes(model: str, tmp_path: Path) -> None:
     """SIGKILL half-way, run the same command again: it continues, and the output equals an uninterrupted run."""
     source = _big_input(tmp_path, 3000)
@@ -165,17 +179,8 @@ def test_a_killed_run_resumes_where_it_stopped_and_writes_the_same_bytes(model: 
 
     out = tmp_path / "resumed.jsonl"
     record = tmp_path / ".resumed.jsonl.progress.json"
-    proc = subprocess.Popen([TRANSLATE, *common, "--output", str(out)], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill once well over half the lines are durable
-        if record.exists() and json.loads(record.read_text() or "{}").get("lines_done", 0) >= 1800:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    done = _kill_when_durable([TRANSLATE, *common, "--output", str(out)], record, 1800)  # well over half
     assert not out.exists()  # only complete output ever appears under its name
-    done = json.loads(record.read_text())["lines_done"]
 
     again = _run(*common, "--output", str(out))
     assert again.returncode == 0, again.stderr
@@ -255,17 +260,8 @@ def test_a_killed_document_run_resumes_and_writes_the_same_bytes(model: str, tmp
     assert _run(*common, "--output", str(tmp_path / "straight.html")).returncode == 0
     out = tmp_path / "resumed.html"
     record = tmp_path / ".resumed.html.texts.progress.json"
-    proc = subprocess.Popen([TRANSLATE, *common, "--output", str(out)], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if record.exists() and json.loads(record.read_text() or "{}").get("lines_done", 0) >= 1000:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    done = _kill_when_durable([TRANSLATE, *common, "--output", str(out)], record, 1000)
     assert not out.exists()
-    done = json.loads(record.read_text())["lines_done"]
     again = _run(*common, "--output", str(out))
     assert again.returncode == 0, again.stderr
     assert f"at input line {done + 1} " in again.stderr

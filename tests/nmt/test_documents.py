@@ -258,24 +258,25 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <trans-unit id="1"><source>Hallo &secret; Welt</source></trans-unit></body></file></xliff>"""
 
 
-@pytest.mark.parametrize(
-    ("name", "data", "message"),
-    [
-        ("tool.exe", b"MZ\x90\x00", "unsupported file type"),
-        ("empty.docx", b"", "is empty"),
-        ("notes.txt", b"\xff\xfe\x00", "not UTF-8"),
-        ("report.docx", b"this is not a zip file", "not a valid zip"),
-        ("report.docx", _zip({"word/document.xml": b"<w:document><w:body>"}), "not well-formed"),
-        ("report.docx", _zip({"other.xml": b"<a/>"}), "not a Word document"),
-        ("report.odt", _zip({"content.xml": b"<a/>", "mimetype": SPREADSHEET}), "not a text document"),
-        ("report.docx", _zip({"word/document.xml": b"<a/>", "../../evil": b"x"}), "outside the container"),
-        ("bomb.docx", _zip({"word/document.xml": b" " * (MAX_RATIO * 2**16)}), "zip bomb"),
-        ("strings.xlf", b"<xliff><file>", "not well-formed"),
-        ("strings.xlf", b"<html/>", "not XLIFF"),
-        ("page.xhtml", b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><p>', "not well-formed"),
-        ("app.po", b'msgid "a"\nmsgstr "b"\nmsgid "a"\nmsgstr "c"\nnot po at all "', "not a valid gettext"),
-    ],
-)
+BAD_FILES = [
+    ("tool.exe", b"MZ\x90\x00", "unsupported file type"),
+    ("empty.docx", b"", "is empty"),
+    ("notes.txt", b"\xff\xfe\x00", "not UTF-8"),
+    ("report.docx", b"this is not a zip file", "not a valid zip"),
+    ("report.docx", _zip({"word/document.xml": b"<w:document><w:body>"}), "not well-formed"),
+    ("report.docx", _zip({"other.xml": b"<a/>"}), "not a Word document"),
+    ("report.odt", _zip({"content.xml": b"<a/>", "mimetype": SPREADSHEET}), "not a text document"),
+    ("report.docx", _zip({"word/document.xml": b"<a/>", "../../evil": b"x"}), "outside the container"),
+    ("bomb.docx", _zip({"word/document.xml": b" " * (MAX_RATIO * 2**16)}), "zip bomb"),
+    ("strings.xlf", b"<xliff><file>", "not well-formed"),
+    ("strings.xlf", b"<html/>", "not XLIFF"),
+    ("page.xhtml", b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><p>', "not well-formed"),
+    ("app.po", b'msgid "a"\nmsgstr "b"\nmsgid "a"\nmsgstr "c"\nnot po at all "', "not a valid gettext"),
+]
+"""(name, bytes, what the error says): every driver must refuse these with that message."""
+
+
+@pytest.mark.parametrize(("name", "data", "message"), BAD_FILES)
 def test_a_bad_file_is_an_error_that_names_the_problem(name: str, data: bytes, message: str) -> None:
     with pytest.raises(DocumentError, match=message):
         parse_document(name, data, LIMIT)
