@@ -14,11 +14,12 @@ smaller ones at 75-95% of bf16's rate) with exact sums (benchmarks/matmul_kernel
 An int8 model has two footprints. `fast` keeps, beside its int8 weights, the decoder's token
 table (the embedding's share of its first layer, a (vocabulary x 4H) fp32 table: 62.5 MB for
 the shipped models) and, where AMX pays, every weight packed twice, for fbgemm (fewer than 32
-rows) and for oneDNN. `lean` keeps one packed copy (oneDNN where AMX pays, else fbgemm), no
-table, and the embeddings of a model stored in int8 as int8 codes (`CodedEmbedding`): about
-1.5x the weights file, at ~0.9x the speed on AMX, for a service holding many models
-(docs/benchmarks.md). Both are batch-invariant; their outputs differ slightly (the table sums
-the embedding's share in float, the int8 product on its 7-bit grid).
+rows) and for oneDNN. `lean` keeps one packed copy, oneDNN's wherever this PyTorch has it
+(fbgemm's packed weight keeps the unpacked integers beside it: two copies), no table, and the
+embeddings of a model stored in int8 as int8 codes (`CodedEmbedding`): about 1.5x the weights
+file, at ~0.9x the speed on AMX, for a service holding many models (docs/benchmarks.md). Both
+are batch-invariant; their outputs differ slightly (the table sums the embedding's share in
+float, the int8 product on its 7-bit grid).
 
 Converting to int8 replaces every linear and recurrent layer that the encoder, bridge and
 decoder declare in their `input_ranges()`; a layer that is not declared would stay in
@@ -39,7 +40,7 @@ from nmt.encoder import InputRange
 from nmt.errors import InputError
 from nmt.layers import LinearFactory, StepBiLSTM, StepLSTM
 from nmt.model import Seq2Seq
-from nmt.quantize import CodedEmbedding, Int8Linear, amx_int8, int8_kernels
+from nmt.quantize import CodedEmbedding, Int8Linear, int8_kernels
 
 Precision = Literal["fp32", "bf16", "fp16", "int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -136,7 +137,7 @@ def prepare(
     if token_table is None:
         token_table = footprint == "fast"
     if kernels is None:
-        kernels = "auto" if footprint == "fast" else ("onednn" if amx_int8() else "fbgemm")
+        kernels = "auto" if footprint == "fast" else ("onednn" if "onednn" in int8_kernels() else "fbgemm")
     if precision == "int8":
         convert(model, functools.partial(Int8Linear, kernels=kernels), token_table)
         if footprint == "lean":
