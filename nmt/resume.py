@@ -128,7 +128,7 @@ class ChunkPlan:
 
     max_lines: int = 1000
     seconds: float = 20.0
-    first: int = 32
+    first: int = 8
     _seconds_per_line: float | None = None
 
     def next_size(self) -> int:

@@ -219,13 +219,13 @@ def test_precision_and_shortlist_flags_and_the_earlier_flags(model: str, input_f
 def test_chunks_stay_under_a_thousand_lines_and_about_twenty_seconds() -> None:
     """What a kill can lose is one chunk: the plan keeps each within 1,000 lines and about 20 s of work."""
     plan = ChunkPlan()
-    assert plan.next_size() == 32  # a first small chunk measures the speed
-    plan.record(32, 0.032)  # 1 ms a line: the line cap decides
+    assert plan.next_size() == 8  # a first small chunk measures the speed
+    plan.record(8, 0.008)  # 1 ms a line: the line cap decides
     assert plan.next_size() == 1000
     plan.record(1000, 100.0)  # it got 100x slower (longer lines): the next chunk shrinks at once
     assert plan.next_size() * 0.1 <= 20.0
     slow = ChunkPlan()
-    slow.record(32, 32 * 5.0)  # 5 s a line
+    slow.record(8, 8 * 5.0)  # 5 s a line
     assert slow.next_size() == 4
 
 
