@@ -10,13 +10,16 @@ on the translated label, on the same letter where the translation has it at a wo
 its first letter.
 
 `restore` makes the output hold exactly the source's placeholders, whatever the model wrote: a
-symbol written twice is kept once, an unknown one dropped, and a missing one inserted where the
-attention of the target tokens points at it (with an alignment), else at the same relative position.
+symbol written twice is kept once, an unknown one dropped, a missing one inserted where the
+attention of the target tokens points at it (with an alignment), else at the same relative position,
+and a placeholder the model spelt out of ordinary pieces (a `%e`, a `<b>`) that the source does not
+hold is removed.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +36,8 @@ _PATTERNS = [
     r"%\([A-Za-z_][\w.]*\)[-+#0]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]",  # %(name)s
     r"%(?:\d+\$)?[-+#0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGaAcspn]",
     r"%\d{1,2}\b",  # Qt and KDE: %1
+    # IRC clients' colour and style codes, and $t (a tab)
+    r"%C\d{1,2}(?:,\d{1,2})?|%[BCOURIH](?![a-z])|(?<=%O)\$t|\$t(?![A-Za-z])",
     r"\{\{\s*[\w.|: ]+?\s*\}\}",  # {{ var }}
     r"\{[\w.\[\]]*(?:![rsa])?(?::[^{}\s]*)?\}",  # {name}, {0}, {}, {0:.2f}
     r"\$\{[A-Za-z_]\w*\}",  # ${VAR}
@@ -159,7 +164,7 @@ def restore(
     the module docstring for how a missing one is placed (`alignment` rows are target pieces,
     columns source pieces, as `Translation.alignment`)."""
     if not source.changed and (OPEN not in translation or OPEN in source.text or CLOSE in source.text):
-        return translation  # nothing to restore, or symbols the source itself holds
+        return drop_invented(translation, source.text)  # nothing to restore, or symbols the source itself holds
     wanted = {k + 1: source.text.count(SYMBOLS[k]) for k in range(len(source.spans))}
     seen: dict[int, int] = {}
 
@@ -176,7 +181,25 @@ def restore(
             text = _insert(text, SYMBOLS[k - 1], source, source_pieces, target_pieces, alignment)
     if source.accelerator is not None:
         text = _put_accelerator(text, source.accelerator)
-    return expand(text, source)
+    return expand(drop_invented(text, source.text), source)
+
+
+def drop_invented(text: str, source: str) -> str:
+    """`text` without the placeholders the model spelt out that `source` (masked) does not hold as text:
+    a `%s` or `<b>` made of ordinary pieces would break a program as surely as a lost one."""
+    allowed = Counter(m.group(0) for m in _PLACEHOLDER.finditer(source))
+    dropped = False
+
+    def keep(match: re.Match[str]) -> str:
+        nonlocal dropped
+        if allowed[match.group(0)] > 0:
+            allowed[match.group(0)] -= 1
+            return match.group(0)
+        dropped = True
+        return ""
+
+    out = _PLACEHOLDER.sub(keep, text)
+    return re.sub(r" {2,}", " ", out).strip() if dropped else out
 
 
 def _insert(

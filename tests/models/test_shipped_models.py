@@ -123,3 +123,27 @@ def test_each_extra_model_in_the_lean_footprint_costs_at_most_twice_its_weights_
         assert after - before <= 2 * weights, (
             f"{path.name}: {(after - before) / 2**20:.1f} MB for {weights / 2**20:.1f} MB of weights"
         )
+
+
+SOFTWARE = Path(__file__).parent / "data" / "software.en"
+
+
+def _placeholders(text: str) -> list[str]:
+    from nmt.placeholders import protect, symbols_in
+
+    masked = protect(text, accelerators=False)
+    return sorted(masked.spans[k - 1] for k in symbols_in(masked.text))
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n.startswith("en-")])
+def test_software_strings_keep_exactly_their_placeholders_and_accelerators(name: str) -> None:
+    """UI strings with printf, braces, variables, tags, entities, URLs and accelerators: every output holds
+    exactly its source's placeholders (the issue's bar is 99 %; restoring makes it all of them)."""
+    strings = SOFTWARE.read_text(encoding="utf-8").splitlines()
+    translator = Translator.from_dir(MODELS / name, device="cpu")
+    outputs = [t.text for t in translator.translate(strings, SearchOptions(beam_size=5))]
+    for source, output in zip(strings, outputs, strict=True):
+        assert _placeholders(output) == _placeholders(source), (source, output)
+        for marker in "_&~":
+            if source.startswith(marker) and source[1:2].isalpha():
+                assert output.count(marker) == 1, (source, output)

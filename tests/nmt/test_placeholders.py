@@ -28,6 +28,8 @@ CASES = [
     ("Mail root@example.org now", ["root@example.org"]),
     ("%s: %s", ["%s", "%s"]),
     ("Line<br/>break", ["<br/>"]),
+    ("%C18$1%O joined%B!", ["%C18", "$1", "%O", "%B"]),  # IRC clients' colour and style codes
+    ("%C23*%O$tDCC CHAT", ["%C23", "%O", "$t"]),
 ]
 
 
@@ -77,6 +79,12 @@ def test_a_model_that_drops_duplicates_or_invents_placeholders_is_corrected() ->
     assert restore("Kopiere ｟1｠ nach ｟2｠", masked) == "Kopiere %1$s nach %2$s"
     assert restore("Kopiere ｟1｠ ｟1｠ nach ｟2｠ ｟7｠", masked) == "Kopiere %1$s nach %2$s"
     assert _placeholders(restore("Kopiere nach", masked)) == _placeholders("Copy %1$s to %2$s")
+
+
+def test_a_placeholder_the_model_spells_out_of_ordinary_pieces_is_removed() -> None:
+    masked = protect("Datei %s öffnen")
+    assert restore(f"Open {SYMBOLS[0]} file %d now", masked) == "Open %s file now"
+    assert restore("A %e <b>bold</b> dog", protect("Ein Hund")) == "A bold dog"  # a source without any
 
 
 def test_a_missing_placeholder_goes_where_the_attention_points() -> None:
