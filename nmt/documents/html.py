@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from html import escape
 from typing import Any
 
@@ -111,7 +112,8 @@ def parse_html(data: bytes, name: str) -> Parsed:
     if _XHTML.search(data[:2048]):
         return _parse_xhtml(data, name)
     if _DOCUMENT.match(data[:4096]):
-        root = lxml.html.document_fromstring(text)
+        parser = lxml.html.HTMLParser()
+        root = _checked(lxml.html.document_fromstring, text, parser, name)
         declared = re.search(rb"<!doctype", data[:4096], re.IGNORECASE)  # else libxml2 reports a default one
         doctype = root.getroottree().docinfo.doctype if declared else None
         texts = MarkupTexts(root)
@@ -123,6 +125,16 @@ def parse_html(data: bytes, name: str) -> Parsed:
 
         return Parsed(texts.texts, render_page, aligned=True)
     return fragment(text)
+
+
+def _checked(parse: Callable[..., Any], text: str, parser: Any, name: str = "the HTML") -> Any:
+    """The parsed tree; DocumentError where libxml2 dropped content over a resource limit (nesting
+    deeper than 255 elements) instead of losing it silently."""
+    root = parse(text, parser=parser)
+    for entry in parser.error_log:
+        if entry.type_name == "ERR_RESOURCE_LIMIT":
+            raise DocumentError(f"{name} cannot be read whole: {entry.message}")
+    return root
 
 
 def _serialize(element: Any, doctype: str | None = None) -> str:
@@ -151,7 +163,7 @@ def fragment(text: str) -> Parsed:
     if not text.strip():
         return Parsed([], lambda translations, target: text.encode("utf-8"), aligned=True)
     try:
-        holder = lxml.html.fragment_fromstring(text, create_parent="div")
+        holder = _checked(partial(lxml.html.fragment_fromstring, create_parent="div"), text, lxml.html.HTMLParser())
     except (etree.ParserError, ValueError) as err:
         raise DocumentError(f"the HTML cannot be read: {err}") from None
     texts = MarkupTexts(holder)

@@ -271,6 +271,8 @@ BAD_FILES = [
     ("strings.xlf", b"<xliff><file>", "not well-formed"),
     ("strings.xlf", b"<html/>", "not XLIFF"),
     ("page.xhtml", b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><p>', "not well-formed"),
+    ("deep.html", b"<p>" + b"<b>x " * 300 + b"</b>" * 300 + b"</p>", "cannot be read whole"),
+    ("deep.xlf", b"<xliff>" + b"<g>" * 300 + b"</g>" * 300 + b"</xliff>", "not well-formed"),
     ("app.po", b'msgid "a"\nmsgstr "b"\nmsgid "a"\nmsgstr "c"\nnot po at all "', "not a valid gettext"),
 ]
 """(name, bytes, what the error says): every driver must refuse these with that message."""
