@@ -111,3 +111,20 @@ def test_missing_or_unparallel_data_is_one_line_before_any_work(
     one.write_text("x\n")
     assert "missing.de: no such file" in _data_errors(tmp_path, capsys, tmp_path / "missing.de", one)
     assert "has 2 lines but" in _data_errors(tmp_path, capsys, two, one)
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_is_valid_and_trains_the_pair_it_names(path: Path) -> None:
+    from training.corpus import load_corpus_config
+
+    if path.name.startswith("corpus_"):
+        corpus = load_corpus_config(path)
+        first, second = path.stem.split("_")[1:]
+        assert tuple(corpus.languages) == (first, second) and corpus.out_dir.name == f"{first}-{second}"
+        return
+    config = load_config(path)
+    source, target = path.stem.split("_")[-2:]
+    assert config.data.train_src.suffix == f".{source}" and config.data.train_tgt.suffix == f".{target}"
