@@ -72,3 +72,57 @@ def make_odt() -> bytes:
     buffer = io.BytesIO()
     doc.save(buffer)
     return buffer.getvalue()
+
+
+def make_pptx() -> bytes:
+    """A .pptx with a title slide (title, subtitle with a bold run and a line break) and speaker notes."""
+    from pptx import Presentation
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "Ein kleiner Titel"
+    body = slide.placeholders[1].text_frame
+    body.text = "Der erste Punkt"
+    paragraph = body.add_paragraph()
+    paragraph.add_run().text = "Das ist "
+    bold = paragraph.add_run()
+    bold.text = "fett"
+    bold.font.bold = True
+    paragraph.add_run().text = " und gut."
+    paragraph.add_line_break()
+    paragraph.add_run().text = "Neue Zeile"
+    slide.notes_slide.notes_text_frame.text = "Eine Notiz für den Vortrag"
+    buffer = io.BytesIO()
+    deck.save(buffer)
+    return buffer.getvalue()
+
+
+def make_odp() -> bytes:
+    """An .odp with one slide holding a text box of two paragraphs, one with a bold span."""
+    from odf.draw import Frame, Page, TextBox
+    from odf.opendocument import OpenDocumentPresentation
+    from odf.style import MasterPage, PageLayout, Style, TextProperties
+    from odf.text import P, Span
+
+    doc = OpenDocumentPresentation()
+    layout = PageLayout(name="Layout")
+    doc.automaticstyles.addElement(layout)
+    master = MasterPage(name="Master", pagelayoutname=layout)
+    doc.masterstyles.addElement(master)
+    bold = Style(name="Fett", family="text")
+    bold.addElement(TextProperties(fontweight="bold"))
+    doc.automaticstyles.addElement(bold)
+    page = Page(masterpagename=master)
+    frame = Frame(width="20cm", height="10cm", x="1cm", y="1cm")
+    box = TextBox()
+    box.addElement(P(text="Ein kleiner Titel"))
+    p = P(text="Das ist ")
+    p.addElement(Span(stylename=bold, text="fett"))
+    p.addText(" und gut.")
+    box.addElement(p)
+    frame.addElement(box)
+    page.addElement(frame)
+    doc.presentation.addElement(page)
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    return buffer.getvalue()

@@ -12,7 +12,9 @@ a file that cannot be translated raises `DocumentError` with a message for the u
 | po | .po .pot | untranslated and fuzzy entries (filled ones marked fuzzy) |
 | xliff | .xliff .xlf | units without a target (1.2 and 2.0) |
 | docx | .docx | paragraphs of body, tables, headers, footers, notes; runs kept |
+| pptx | .pptx | paragraphs of slides and notes; runs kept |
 | odt | .odt | paragraphs and headings, spans and links kept |
+| odp | .odp | text boxes of slides and notes, spans kept |
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from nmt.documents.base import DocumentError, Parsed
 from nmt.documents.gettext import parse_po
 from nmt.documents.html import parse_html
 from nmt.documents.lines import parse_lines, parse_srt
-from nmt.documents.office import parse_docx, parse_odt
+from nmt.documents.office import parse_docx, parse_odp, parse_odt, parse_pptx
 from nmt.documents.xliff import parse_xliff
 from nmt.markup import Translated
 
@@ -54,7 +56,9 @@ FORMATS: dict[str, Format] = {
         Format("po", (".po", ".pot"), "text/x-gettext-translation; charset=utf-8", parse_po, {".pot": ".po"}),
         Format("xliff", (".xliff", ".xlf"), "application/xliff+xml", parse_xliff),
         Format("docx", (".docx",), f"{_OOXML}.wordprocessingml.document", parse_docx),
+        Format("pptx", (".pptx",), f"{_OOXML}.presentationml.presentation", parse_pptx),
         Format("odt", (".odt",), "application/vnd.oasis.opendocument.text", parse_odt),
+        Format("odp", (".odp",), "application/vnd.oasis.opendocument.presentation", parse_odp),
     ]
 }
 SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS.values() for s in f.suffixes)

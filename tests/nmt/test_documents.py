@@ -18,7 +18,8 @@ from lxml import etree
 from nmt.documents import DocumentError, parse_document, safe_name
 from nmt.documents.base import MAX_RATIO
 from nmt.documents.lines import wrap_lines
-from tests.office import make_docx, make_odt
+from nmt.documents.office import A
+from tests.office import make_docx, make_odp, make_odt, make_pptx
 from tests.synthetic import shout
 
 DATA = Path(__file__).parent / "data"
@@ -234,6 +235,35 @@ def test_an_opendocument_keeps_spans_links_breaks_and_notes() -> None:
         assert new.namelist()[0] == "mimetype" and new.getinfo("mimetype").compress_type == zipfile.ZIP_STORED
 
 
+def test_a_presentation_keeps_slides_runs_breaks_and_notes() -> None:
+    from pptx import Presentation
+
+    data = make_pptx()
+    texts, out = _translate("talk.pptx", data)
+    assert "Eine Notiz für den Vortrag" in texts
+    deck = Presentation(io.BytesIO(out))
+    slide = deck.slides[0]
+    assert slide.shapes.title.text == "EIN KLEINER TITEL"
+    paragraph = slide.shapes[1].text_frame.paragraphs[1]
+    assert [(r.text, r.font.bold) for r in paragraph.runs] == [
+        ("DAS IST ", None), ("FETT", True), (" UND GUT.", None), ("NEUE ZEILE", None)]  # fmt: skip
+    assert paragraph.text == "DAS IST FETT UND GUT.\vNEUE ZEILE"  # the line break between the sentences
+    assert all(len(r._r.findall(f"{{{A}}}t")) == 1 for r in paragraph.runs)  # DrawingML: one text a run
+    assert slide.notes_slide.notes_text_frame.text == "EINE NOTIZ FÜR DEN VORTRAG"
+
+
+def test_an_opendocument_presentation_translates_its_text_boxes() -> None:
+    from odf import teletype
+    from odf.opendocument import load
+    from odf.text import P, Span
+
+    _, out = _translate("talk.odp", make_odp())
+    doc = load(io.BytesIO(out))
+    assert [teletype.extractText(p) for p in doc.getElementsByType(P)] == ["EIN KLEINER TITEL", "DAS IST FETT UND GUT."]
+    assert [(s.getAttribute("stylename"), teletype.extractText(s)) for s in doc.getElementsByType(Span)] == [
+        ("Fett", "FETT")]  # fmt: skip
+
+
 # ----- bad files -----------------------------------------------------------------------
 
 
@@ -246,6 +276,7 @@ def _zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> 
 
 
 SPREADSHEET = b"application/vnd.oasis.opendocument.spreadsheet"
+ODF_TEXT = b"application/vnd.oasis.opendocument.text"
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
@@ -265,6 +296,8 @@ BAD_FILES = [
     ("report.docx", b"this is not a zip file", "not a valid zip"),
     ("report.docx", _zip({"word/document.xml": b"<w:document><w:body>"}), "not well-formed"),
     ("report.docx", _zip({"other.xml": b"<a/>"}), "not a Word document"),
+    ("talk.pptx", _zip({"ppt/slides/slide1.xml": b"<a/>"}), "not a PowerPoint presentation"),
+    ("talk.odp", _zip({"content.xml": b"<a/>", "mimetype": ODF_TEXT}), "not a presentation"),
     ("report.odt", _zip({"content.xml": b"<a/>", "mimetype": SPREADSHEET}), "not a text document"),
     ("report.docx", _zip({"word/document.xml": b"<a/>", "../../evil": b"x"}), "outside the container"),
     ("bomb.docx", _zip({"word/document.xml": b" " * (MAX_RATIO * 2**16)}), "zip bomb"),

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.nmt.test_documents import BAD_FILES
-from tests.office import make_docx, make_odt
+from tests.office import make_docx, make_odp, make_odt, make_pptx
 
 
 def v1(client: TestClient, texts: list[str]) -> list[str]:
@@ -166,6 +166,14 @@ def test_every_format_comes_back_in_its_structure(client: TestClient) -> None:
 
     out, _, ctype = _binary(client, upload(client, "Bericht.odt", make_odt()))
     assert ctype == "application/vnd.oasis.opendocument.text" and load(io.BytesIO(out)).text is not None
+
+    from pptx import Presentation
+
+    out, disposition, ctype = _binary(client, upload(client, "Vortrag.pptx", make_pptx()))
+    assert "Vortrag.en.pptx" in disposition and "presentationml" in ctype
+    assert len(Presentation(io.BytesIO(out)).slides) == 1
+    out, _, ctype = _binary(client, upload(client, "Vortrag.odp", make_odp()))
+    assert ctype == "application/vnd.oasis.opendocument.presentation" and load(io.BytesIO(out)).presentation
 
 
 def test_a_zip_bomb_is_refused_without_unpacking_it(client: TestClient) -> None:
