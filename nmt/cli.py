@@ -115,7 +115,7 @@ def _translate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nmt-translate",
         description="Translate a file line by line (one output line per input line, in order), or a document "
-        "(.srt, .html, .po/.pot, .xliff, .docx, .pptx, .odt, .odp) into the same layout.",
+        "(.srt, .html, .po/.pot, .xliff, .docx, .pptx, .odt, .odp, .epub) into the same layout.",
         epilog="Sharding: run with --shard 0/N ... --shard N-1/N, each with its own --output, "
         "then join in order with: cat OUT.0 OUT.1 ... > OUT",
     )

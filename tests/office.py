@@ -126,3 +126,49 @@ def make_odp() -> bytes:
     buffer = io.BytesIO()
     doc.save(buffer)
     return buffer.getvalue()
+
+
+def make_epub() -> bytes:
+    """A small EPUB 3 book: a chapter with a bold word and a link, its navigation, an EPUB 2 table of contents."""
+    chapter = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="de" lang="de"><head><title>Kapitel eins</title></head>'
+        '<body><h1>Kapitel eins</h1><p>Ein <b>kleiner</b> Hund läuft <a href="zwei.xhtml">weiter</a>.</p></body></html>'
+    )
+    nav = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml" '
+        'xmlns:epub="http://www.idpf.org/2007/ops"><head><title>Inhalt</title></head><body>'
+        '<nav epub:type="toc"><ol><li><a href="eins.xhtml">Kapitel eins</a></li></ol></nav></body></html>'
+    )
+    ncx = (
+        '<?xml version="1.0" encoding="UTF-8"?><ncx xmlns="http://www.daisy.org/z3986/2005/ncx/" version="2005-1">'
+        "<head/><docTitle><text>Ein Buch</text></docTitle><navMap><navPoint id='p1' playOrder='1'>"
+        "<navLabel><text>Kapitel eins</text></navLabel><content src='eins.xhtml'/></navPoint></navMap></ncx>"
+    )
+    opf = (
+        '<?xml version="1.0" encoding="UTF-8"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
+        'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier id="id">x'
+        "</dc:identifier><dc:title>Ein Buch</dc:title><dc:language>de</dc:language></metadata><manifest>"
+        '<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>'
+        '<item id="c1" href="eins.xhtml" media-type="application/xhtml+xml"/>'
+        '<item id="ncx" href="toc.ncx" media-type="application/x-dtbncx+xml"/>'
+        '<item id="img" href="bild.png" media-type="image/png"/></manifest>'
+        '<spine toc="ncx"><itemref idref="c1"/></spine></package>'
+    )
+    container = (
+        '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+        '<rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
+        "</rootfiles></container>"
+    )
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as book:
+        book.writestr(zipfile.ZipInfo("mimetype"), b"application/epub+zip")  # first and stored
+        book.writestr("META-INF/container.xml", container)
+        book.writestr("OEBPS/content.opf", opf)
+        book.writestr("OEBPS/nav.xhtml", nav)
+        book.writestr("OEBPS/eins.xhtml", chapter)
+        book.writestr("OEBPS/toc.ncx", ncx)
+        book.writestr("OEBPS/bild.png", b"\x89PNG\r\n\x1a\n")
+    return buffer.getvalue()

@@ -15,6 +15,7 @@ a file that cannot be translated raises `DocumentError` with a message for the u
 | pptx | .pptx | paragraphs of slides and notes; runs kept |
 | odt | .odt | paragraphs and headings, spans and links kept |
 | odp | .odp | text boxes of slides and notes, spans kept |
+| epub | .epub | every XHTML content document, the table of contents, the title |
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from nmt.documents.base import DocumentError, Parsed
+from nmt.documents.epub import parse_epub
 from nmt.documents.gettext import parse_po
 from nmt.documents.html import parse_html
 from nmt.documents.lines import parse_lines, parse_srt
@@ -59,6 +61,7 @@ FORMATS: dict[str, Format] = {
         Format("pptx", (".pptx",), f"{_OOXML}.presentationml.presentation", parse_pptx),
         Format("odt", (".odt",), "application/vnd.oasis.opendocument.text", parse_odt),
         Format("odp", (".odp",), "application/vnd.oasis.opendocument.presentation", parse_odp),
+        Format("epub", (".epub",), "application/epub+zip", parse_epub),
     ]
 }
 SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS.values() for s in f.suffixes)

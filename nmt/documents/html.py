@@ -110,7 +110,7 @@ def parse_html(data: bytes, name: str) -> Parsed:
     """An HTML page, fragment or XHTML document."""
     text = decode_utf8(data, name)
     if _XHTML.search(data[:2048]):
-        return _parse_xhtml(data, name)
+        return parse_xhtml(data, name)
     if _DOCUMENT.match(data[:4096]):
         parser = lxml.html.HTMLParser()
         root = _checked(lxml.html.document_fromstring, text, parser, name)
@@ -176,7 +176,8 @@ def fragment(text: str) -> Parsed:
     return Parsed(texts.texts, render_fragment, aligned=True)
 
 
-def _parse_xhtml(data: bytes, name: str) -> Parsed:
+def parse_xhtml(data: bytes, name: str) -> Parsed:
+    """An XHTML document, written back as well-formed XML."""
     try:
         root = etree.fromstring(data, safe_xml_parser())
     except etree.XMLSyntaxError as err:

@@ -7,7 +7,7 @@ const TYPING_PAUSE_MS = 400;
 
 const page = {
   settings: { charLimit: 5000, keyRequired: false, beamSize: 5, maxBeamSize: 8, fileCharLimit: 0,
-              supportedFilesFormat: [".txt", ".srt", ".html", ".htm", ".xhtml", ".po", ".pot", ".xliff", ".xlf", ".docx", ".pptx", ".odt", ".odp"] },
+              supportedFilesFormat: [".txt", ".srt", ".html", ".htm", ".xhtml", ".po", ".pot", ".xliff", ".xlf", ".docx", ".pptx", ".odt", ".odp", ".epub"] },
   languages: [],          // [{code, name, targets}] from /languages
   models: [],             // /v1/models
   names: {},              // code -> name

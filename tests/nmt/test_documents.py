@@ -19,7 +19,7 @@ from nmt.documents import DocumentError, parse_document, safe_name
 from nmt.documents.base import MAX_RATIO
 from nmt.documents.lines import wrap_lines
 from nmt.documents.office import A
-from tests.office import make_docx, make_odp, make_odt, make_pptx
+from tests.office import make_docx, make_epub, make_odp, make_odt, make_pptx
 from tests.synthetic import shout
 
 DATA = Path(__file__).parent / "data"
@@ -264,6 +264,22 @@ def test_an_opendocument_presentation_translates_its_text_boxes() -> None:
         ("Fett", "FETT")]  # fmt: skip
 
 
+def test_a_book_translates_its_chapters_contents_and_title_and_keeps_the_rest() -> None:
+    data = make_epub()
+    _, out = _translate("Buch.epub", data)
+    with zipfile.ZipFile(io.BytesIO(out)) as book, zipfile.ZipFile(io.BytesIO(data)) as source:
+        assert book.namelist() == source.namelist() and book.namelist()[0] == "mimetype"
+        assert book.getinfo("mimetype").compress_type == zipfile.ZIP_STORED
+        assert book.read("OEBPS/bild.png") == source.read("OEBPS/bild.png")
+        chapter = etree.fromstring(book.read("OEBPS/eins.xhtml"))  # well-formed XHTML
+        assert _tags(chapter) == _tags(etree.fromstring(source.read("OEBPS/eins.xhtml")))
+        assert chapter.find(".//{*}b").text == "KLEINER" and chapter.find(".//{*}a").get("href") == "zwei.xhtml"
+        toc = etree.fromstring(book.read("OEBPS/toc.ncx"))
+        assert [t.text for t in toc.iter("{*}text")] == ["EIN BUCH", "KAPITEL EINS"]
+        package = etree.fromstring(book.read("OEBPS/content.opf"))
+        assert package.find(".//{*}language").text == "en" and package.find(".//{*}title").text == "EIN BUCH"
+
+
 # ----- bad files -----------------------------------------------------------------------
 
 
@@ -297,6 +313,8 @@ BAD_FILES = [
     ("report.docx", _zip({"word/document.xml": b"<w:document><w:body>"}), "not well-formed"),
     ("report.docx", _zip({"other.xml": b"<a/>"}), "not a Word document"),
     ("talk.pptx", _zip({"ppt/slides/slide1.xml": b"<a/>"}), "not a PowerPoint presentation"),
+    ("book.epub", _zip({"mimetype": b"application/epub+zip"}), "not an EPUB book"),
+    ("book.epub", _zip({"META-INF/container.xml": b"<container/>"}), "names no package document"),
     ("talk.odp", _zip({"content.xml": b"<a/>", "mimetype": ODF_TEXT}), "not a presentation"),
     ("report.odt", _zip({"content.xml": b"<a/>", "mimetype": SPREADSHEET}), "not a text document"),
     ("report.docx", _zip({"word/document.xml": b"<a/>", "../../evil": b"x"}), "outside the container"),

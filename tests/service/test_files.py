@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.nmt.test_documents import BAD_FILES
-from tests.office import make_docx, make_odp, make_odt, make_pptx
+from tests.office import make_docx, make_epub, make_odp, make_odt, make_pptx
 
 
 def v1(client: TestClient, texts: list[str]) -> list[str]:
@@ -174,6 +174,9 @@ def test_every_format_comes_back_in_its_structure(client: TestClient) -> None:
     assert len(Presentation(io.BytesIO(out)).slides) == 1
     out, _, ctype = _binary(client, upload(client, "Vortrag.odp", make_odp()))
     assert ctype == "application/vnd.oasis.opendocument.presentation" and load(io.BytesIO(out)).presentation
+    out, disposition, ctype = _binary(client, upload(client, "Buch.epub", make_epub()))
+    assert "Buch.en.epub" in disposition and ctype == "application/epub+zip"
+    assert zipfile.ZipFile(io.BytesIO(out)).namelist()[0] == "mimetype"
 
 
 def test_a_zip_bomb_is_refused_without_unpacking_it(client: TestClient) -> None:
