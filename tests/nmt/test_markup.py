@@ -3,7 +3,12 @@ the words it held, nested as it was, whatever order or alignment the translation
 
 from __future__ import annotations
 
-from nmt.markup import Element, Item, Piece, SegmentBuilder, marker, place, plain_text
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nmt.markup import MARKER, Element, Item, Piece, SegmentBuilder, marker, place, plain_text
 from nmt.translator import Translation
 
 
@@ -18,7 +23,7 @@ def _segment(*parts: object):
         elif part[0] == "open":
             builder.open(part[1])
         else:
-            builder.piece(part[1], spaced=part[1] == "br")
+            builder.piece(part[1], spaced=part[1].startswith("br"))
     return builder.build()
 
 
@@ -101,3 +106,68 @@ def test_without_an_alignment_positions_decide() -> None:
     done = place(seg, _translated("A man runs", None))
     assert _html(done) == "<b>A</b> man runs"
     assert isinstance(done[0], Element)
+
+
+# ----- whatever the translation and its alignment, the markup survives -----------------------
+
+
+@st.composite
+def _segments(draw: st.DrawFn) -> tuple[list[object], int]:
+    """Builder calls for random text with randomly nested elements and pieces; and its element count."""
+    calls: list[object] = []
+    depth = count = 0
+    for _ in range(draw(st.integers(1, 14))):
+        kind = draw(st.sampled_from(["word", "word", "open", "close", "piece", "break"]))
+        if kind == "word":
+            calls.append(draw(st.sampled_from(["Haus ", "rot ", "und. ", "x", " Garten ", "  "])))
+        elif kind == "open":
+            calls.append(("open", f"e{count}"))
+            depth, count = depth + 1, count + 1
+        elif kind == "close" and depth:
+            calls.append("close")
+            depth -= 1
+        elif kind in ("piece", "break"):
+            calls.append(("piece", f"br{len(calls)}" if kind == "break" else f"p{len(calls)}"))
+    calls += ["close"] * depth
+    return calls, count
+
+
+def _walk_items(items: list[Item], parents: tuple[str, ...], where: dict[str, list], pieces: Counter[int]) -> None:
+    """Where each element of the output sits (its ancestors, once per appearance) and how often each piece."""
+    for item in items:
+        if isinstance(item, Element):
+            where.setdefault(item.node, []).append(parents)
+            _walk_items(item.items, (*parents, item.node), where, pieces)
+        elif isinstance(item, Piece):
+            pieces[id(item.node)] += 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(_segments(), st.randoms(use_true_random=False), st.integers(0, 12))
+def test_every_element_and_piece_comes_back_once_nested_as_it_was(
+    built: tuple[list[object], int], rng: object, extra: int
+) -> None:
+    calls, _ = built
+    segment = _segment(*calls)
+    words = segment.text.split()
+    # a translation: the source's words shuffled, some dropped, some new, with a random alignment
+    target = [w for w in words if rng.random() > 0.2] + ["neu"] * (extra % 4)  # type: ignore[attr-defined]
+    rng.shuffle(target)  # type: ignore[attr-defined]
+    alignment = [rng.randint(-1, len(words) + 1) for _ in target]  # type: ignore[attr-defined]
+    items = place(segment, _translated(" ".join(target), alignment))
+    where: dict[str, list] = {}
+    pieces: Counter[int] = Counter()
+    _walk_items(items, (), where, pieces)
+    source_parents: dict[str, tuple[str, ...]] = {}
+
+    def walk(elements: list, parents: tuple[str, ...]) -> None:
+        for element in elements:
+            source_parents[element.node] = parents
+            walk(element.children, (*parents, element.node))
+
+    walk(segment.inlines, ())
+    for node, parents in source_parents.items():
+        assert where.get(node) == [parents], f"{node}: {where.get(node)}, was once under {parents}"
+    assert all(pieces[id(piece)] == 1 for piece in segment.pieces) and sum(pieces.values()) == len(segment.pieces)
+    # every letter of the translation, in order: nothing lost, nothing moved
+    assert "".join(plain_text(items).split()) == "".join(MARKER.sub("", " ".join(target)).split())
