@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 
 def make_docx() -> bytes:
@@ -40,13 +41,10 @@ def make_docx() -> bytes:
 def make_odt() -> bytes:
     """An .odt with a heading, a bold span, a link, a line break, a list and a footnote."""
     from odf.opendocument import OpenDocumentText
-    from odf.style import Style, TextProperties
     from odf.text import A, H, LineBreak, List, ListItem, Note, NoteBody, NoteCitation, P, Span
 
     doc = OpenDocumentText()
-    bold = Style(name="Fett", family="text")
-    bold.addElement(TextProperties(fontweight="bold"))
-    doc.automaticstyles.addElement(bold)
+    bold = _bold_style(doc)
     doc.text.addElement(H(outlinelevel=1, text="Ein kleiner Titel"))
     p = P(text="Das ist ")
     p.addElement(Span(stylename=bold, text="fett"))
@@ -101,7 +99,7 @@ def make_odp() -> bytes:
     """An .odp with one slide holding a text box of two paragraphs, one with a bold span."""
     from odf.draw import Frame, Page, TextBox
     from odf.opendocument import OpenDocumentPresentation
-    from odf.style import MasterPage, PageLayout, Style, TextProperties
+    from odf.style import MasterPage, PageLayout
     from odf.text import P, Span
 
     doc = OpenDocumentPresentation()
@@ -109,9 +107,7 @@ def make_odp() -> bytes:
     doc.automaticstyles.addElement(layout)
     master = MasterPage(name="Master", pagelayoutname=layout)
     doc.masterstyles.addElement(master)
-    bold = Style(name="Fett", family="text")
-    bold.addElement(TextProperties(fontweight="bold"))
-    doc.automaticstyles.addElement(bold)
+    bold = _bold_style(doc)
     page = Page(masterpagename=master)
     frame = Frame(width="20cm", height="10cm", x="1cm", y="1cm")
     box = TextBox()
@@ -172,3 +168,13 @@ def make_epub() -> bytes:
         book.writestr("OEBPS/toc.ncx", ncx)
         book.writestr("OEBPS/bild.png", b"\x89PNG\r\n\x1a\n")
     return buffer.getvalue()
+
+
+def _bold_style(doc: Any) -> Any:
+    """An automatic text style "Fett" (bold) in an odfpy document."""
+    from odf.style import Style, TextProperties
+
+    bold = Style(name="Fett", family="text")
+    bold.addElement(TextProperties(fontweight="bold"))
+    doc.automaticstyles.addElement(bold)
+    return bold

@@ -150,6 +150,23 @@ class _RunParagraph:
         return run
 
 
+def _rewritten(archive: Any, parts: dict[str, Any], found: Sequence[Any], standalone: bool | None) -> Parsed:
+    """The texts of paragraphs `found` in the XML `parts` of a zip container, and the container rewritten
+    with their translations (OOXML parts declare themselves standalone, ODF's do not)."""
+    texts = [p.segment.text for p in found]
+
+    def render(translations: Sequence[Translated], target: str) -> bytes:
+        if len(translations) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(translations)} translations")
+        for paragraph, done in zip(found, translations, strict=True):
+            paragraph.rewrite(place(paragraph.segment, done))
+        replaced = {member: etree.tostring(root, encoding="UTF-8", xml_declaration=True, standalone=standalone)
+                    for member, root in parts.items()}  # fmt: skip
+        return write_zip(archive, replaced)
+
+    return Parsed(texts, render, aligned=True)
+
+
 def _add_text(run: Any, text: str) -> None:
     """Text at the end of a run: a new `w:t` keeping its spaces, or DrawingML's one `a:t` extended."""
     namespace = etree.QName(run).namespace
@@ -199,18 +216,7 @@ def _parse_ooxml(data: bytes, name: str, parts_re: re.Pattern[str], main: str, p
             done = _RunParagraph(paragraph)
             if done.segment.translatable:
                 found.append(done)
-    texts = [p.segment.text for p in found]
-
-    def render(translations: Sequence[Translated], target: str) -> bytes:
-        if len(translations) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(translations)} translations")
-        for paragraph, done in zip(found, translations, strict=True):
-            paragraph.rewrite(place(paragraph.segment, done))
-        replaced = {m: etree.tostring(root, encoding="UTF-8", xml_declaration=True, standalone=True)
-                    for m, root in parts.items()}  # fmt: skip
-        return write_zip(archive, replaced)
-
-    return Parsed(texts, render, aligned=True)
+    return _rewritten(archive, parts, found, standalone=True)
 
 
 # ----- .odt ------------------------------------------------------------------------------
@@ -271,14 +277,4 @@ def _parse_odf(data: bytes, name: str, body: str, what: str) -> Parsed:
             parts[member] = root
             for part in root.iter(f"{{{OFFICE}}}{body}", f"{{{OFFICE}}}master-styles"):
                 found.extend(_odt_paragraphs(part))
-    texts = [p.segment.text for p in found]
-
-    def render(translations: Sequence[Translated], target: str) -> bytes:
-        if len(translations) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(translations)} translations")
-        for paragraph, done in zip(found, translations, strict=True):
-            paragraph.rewrite(place(paragraph.segment, done))
-        replaced = {m: etree.tostring(root, encoding="UTF-8", xml_declaration=True) for m, root in parts.items()}
-        return write_zip(archive, replaced)
-
-    return Parsed(texts, render, aligned=True)
+    return _rewritten(archive, parts, found, standalone=None)
