@@ -229,16 +229,25 @@ def _place_all(
             end = min(hi, start + 1) if covered else start
         placed.append((start, end, element, covered))
     placed.sort(key=lambda p: (p[0], p[1]))
-    out: list[_Placed] = []
+    ranges: list[list[int]] = []
     floor = lo
-    for start, end, element, covered in placed:
+    for start, end, _, covered in placed:
         start = max(start, floor)
         end = max(end, start)
+        if covered and end == start:  # it held words but the siblings before took its place
+            if start < hi:
+                end = start + 1
+            elif ranges and ranges[-1][1] - ranges[-1][0] >= 2:  # the one before gives up its last word
+                ranges[-1][1] -= 1
+                start = ranges[-1][1]
+        ranges.append([start, end])
+        floor = end
+    out: list[_Placed] = []
+    for (start, end), (_, _, element, covered) in zip(ranges, placed, strict=True):
         sub_lo, sub_hi = (covered[0], covered[-1] + 1) if covered else (src_lo, src_lo)
         children = _place_all(segment_text, element.children, source, alignment, start, end, sub_lo, sub_hi)
         held = _STOP.search(segment_text[element.start : element.end].rstrip()) is not None
         out.append(_Placed(element.node, start, end, children, held))
-        floor = end
     return out
 
 

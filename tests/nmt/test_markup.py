@@ -82,6 +82,13 @@ def test_an_element_without_aligned_words_lands_at_its_relative_place() -> None:
     assert _html(place(empty, _translated("text here", [0, 1]))).count("<a></a>") == 1
 
 
+def test_an_element_crowded_out_by_its_sibling_gets_a_word_of_its_own() -> None:
+    seg = _segment(("open", "b"), "Hallo", "close", " ", ("open", "i"), "Welt", "close")
+    # the attention gave both words to "Hallo": <i> takes the last one instead of coming back empty
+    assert _html(place(seg, _translated("Hi there world", [0, 0, 0]))) == "<b>Hi there</b> <i>world</i>"
+    assert _html(place(seg, _translated("Hello", [0]))) == "<b>Hello</b><i></i>"  # one word: nothing to give
+
+
 def test_pieces_come_back_exactly_once_even_when_the_translation_repeats_or_loses_them() -> None:
     seg = _segment("Drücke ", ("piece", "kbd"), " jetzt")
     assert seg.text == f"Drücke {marker(0)} jetzt"
