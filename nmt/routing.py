@@ -138,8 +138,5 @@ def translate_texts(
     for seg in segmented:
         parts = done[start : start + len(seg.sentences)]
         start += len(parts)
-        texts_out = [p.text for p in parts]
-        words = seg.join_alignments(texts_out, [p.word_alignment for p in parts]) if options.return_attention else None
-        score = sum(p.score for p in parts) / len(parts) if parts else 0.0
-        out.append(Translation(seg.join(texts_out), score, word_alignment=words))
+        out.append(seg.join_results(parts, 1, options.return_attention))
     return out

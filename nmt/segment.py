@@ -13,6 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nmt.translator import Alternative, Translation
+
 _ABBREVIATIONS = frozenset(
     [
         "dr",
@@ -67,6 +69,23 @@ class Segmented:
             parts.append(" ".join(next(it) for _ in line))
             parts.append(brk)
         return "".join(parts)
+
+    def join_results(self, parts: Sequence[Translation], n_best: int, attention: bool) -> Translation:
+        """The text's translation from its sentences' (`parts`, one per sentence): their texts joined;
+        the mean of their scores; alternative k joining each sentence's k-th alternative (its best
+        where it has fewer); with `attention`, their word alignments joined."""
+        score = sum(p.score for p in parts) / len(parts) if parts else 0.0
+        alternatives = []
+        for k in range(1, n_best):
+            if not any(len(p.alternatives) >= k for p in parts):
+                break
+            picks = [p.alternatives[k - 1] if len(p.alternatives) >= k else None for p in parts]
+            text = self.join([a.text if a else p.text for a, p in zip(picks, parts, strict=True)])
+            alt_scores = [a.score if a else p.score for a, p in zip(picks, parts, strict=True)]
+            alternatives.append(Alternative(text, sum(alt_scores) / len(alt_scores)))
+        texts = [p.text for p in parts]
+        words = self.join_alignments(texts, [p.word_alignment for p in parts]) if attention else None
+        return Translation(self.join(texts), score, alternatives=alternatives, word_alignment=words)
 
     def join_alignments(self, translations: Sequence[str], alignments: Sequence[Sequence[int] | None]) -> list[int]:
         """The word alignment of the text `join(translations)` from each sentence's (`nmt.alignment`):

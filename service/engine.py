@@ -172,21 +172,11 @@ class Engine:
 
     @staticmethod
     def _assemble(seg: Segmented, parts: list[Translation], options: SearchOptions) -> TextResult:
-        join = seg.join
-        score = sum(p.score for p in parts) / len(parts) if parts else 0.0
-        alternatives = []
-        for k in range(1, options.n_best):
-            if not any(len(p.alternatives) >= k for p in parts):
-                break
-            picks = [p.alternatives[k - 1] if len(p.alternatives) >= k else None for p in parts]
-            text = join([a.text if a else p.text for a, p in zip(picks, parts, strict=True)])
-            alt_scores = [a.score if a else p.score for a, p in zip(picks, parts, strict=True)]
-            alternatives.append((text, sum(alt_scores) / len(alt_scores)))
-        alignment = words = None
-        texts = [p.text for p in parts]
+        joined = seg.join_results(parts, options.n_best, options.return_attention)
+        alignment = None
         if options.return_attention:
             alignment = [
                 SentenceAlignment(p.source_tokens or [], p.target_tokens or [], p.alignment or []) for p in parts
             ]
-            words = seg.join_alignments(texts, [p.word_alignment for p in parts])
-        return TextResult(join(texts), score, alternatives, alignment, words)
+        alternatives = [(a.text, a.score) for a in joined.alternatives]
+        return TextResult(joined.text, joined.score, alternatives, alignment, joined.word_alignment)
