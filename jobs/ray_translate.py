@@ -91,7 +91,9 @@ def translate_files(
     output_dir.mkdir(parents=True, exist_ok=True)
     counts = {output_dir / name: 0 for name in names}
     outputs = {path: output_dir / name for path, name in zip(resolved, names, strict=True)}
-    options = {"beam_size": beam_size, "precision": precision, "batch_tokens": batch_tokens}
+    translator = {"route": [str(p.resolve()) for p in route], "device": "cuda" if gpus_per_actor else "cpu",
+                  "precision": precision, "beam_size": beam_size, "batch_tokens": batch_tokens}  # fmt: skip
+    options = {k: v for k, v in translator.items() if k not in ("route", "device")}  # what shapes the output
     models = [{"path": str(p.resolve()), "weights": read_config(p).get("weights")} for p in route]
     with contextlib.ExitStack() as stack:
         files: dict[str, ResumableWriter] = {}
@@ -102,8 +104,6 @@ def translate_files(
             counts[outputs[path]] = writer.lines_done
         pool = {"concurrency": actors, "batch_size": batch_size, "num_cpus": cpus_per_actor,
                 "num_gpus": gpus_per_actor or None}  # fmt: skip
-        translator = {"route": [str(p.resolve()) for p in route], "device": "cuda" if gpus_per_actor else "cpu",
-                      "precision": precision, "beam_size": beam_size, "batch_tokens": batch_tokens}  # fmt: skip
         translated = _translated(resolved, {p: w.lines_done for p, w in files.items()}, translator, pool)
         pending = dict.fromkeys(resolved, 0)
         last_commit = time.monotonic()

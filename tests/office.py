@@ -33,9 +33,7 @@ def make_docx() -> bytes:
     table.cell(0, 0).text = "Erste Zelle"
     table.cell(0, 1).text = "Zweite Zelle"
     doc.sections[0].header.paragraphs[0].text = "Die Kopfzeile"
-    buffer = io.BytesIO()
-    doc.save(buffer)
-    return buffer.getvalue()
+    return _saved(doc)
 
 
 def make_odt() -> bytes:
@@ -67,9 +65,7 @@ def make_odt() -> bytes:
         item.addElement(P(text=words))
         items.addElement(item)
     doc.text.addElement(items)
-    buffer = io.BytesIO()
-    doc.save(buffer)
-    return buffer.getvalue()
+    return _saved(doc)
 
 
 def make_pptx() -> bytes:
@@ -90,9 +86,7 @@ def make_pptx() -> bytes:
     paragraph.add_line_break()
     paragraph.add_run().text = "Neue Zeile"
     slide.notes_slide.notes_text_frame.text = "Eine Notiz für den Vortrag"
-    buffer = io.BytesIO()
-    deck.save(buffer)
-    return buffer.getvalue()
+    return _saved(deck)
 
 
 def make_odp() -> bytes:
@@ -119,9 +113,7 @@ def make_odp() -> bytes:
     frame.addElement(box)
     page.addElement(frame)
     doc.presentation.addElement(page)
-    buffer = io.BytesIO()
-    doc.save(buffer)
-    return buffer.getvalue()
+    return _saved(doc)
 
 
 def make_epub() -> bytes:
@@ -178,3 +170,10 @@ def _bold_style(doc: Any) -> Any:
     bold.addElement(TextProperties(fontweight="bold"))
     doc.automaticstyles.addElement(bold)
     return bold
+
+
+def _saved(doc: Any) -> bytes:
+    """The bytes of a python-docx, python-pptx or odfpy document, saved as its library writes it."""
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    return buffer.getvalue()
