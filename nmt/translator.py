@@ -3,8 +3,8 @@
 The one engine behind offline translation, evaluation, validation during training and the
 service. It keeps no per-call state, so concurrent callers can share one instance.
 
-Placeholders and markup (`nmt.placeholders`) are protected before the search and restored after,
-so every output holds exactly its source's placeholders.
+Placeholders and markup (`nmt.placeholders`) are protected before the search and every output is
+restored after, so it holds exactly its source's placeholders (none where the source has none).
 
 Every input gets an answer: a blank text gives an empty translation; a source longer than
 `LengthLimits.max_source_tokens` subwords is truncated (the default) or rejected with
@@ -235,13 +235,13 @@ class Translator:
                 extra = {"alignment": alignment, "source_tokens": src_pieces, "target_tokens": tgt_pieces}
                 words = masked_alignment(masked.text, texts_n[0], alignment, src_pieces[:-1], tgt_pieces[:-1])
             masked_best = texts_n[0]
-            if masked.changed:
-                texts_n = [restore(texts_n[0], masked, src_pieces, tgt_pieces, alignment)] + [
-                    restore(t, masked) for t in texts_n[1:]
-                ]
+            texts_n = [restore(texts_n[0], masked, src_pieces, tgt_pieces, alignment)] + [
+                restore(t, masked) for t in texts_n[1:]
+            ]
             if options.return_attention:
+                unchanged = texts_n[0] == masked_best and not masked.changed
                 extra["word_alignment"] = (
-                    restored_alignment(masked, masked_best, texts_n[0], words) if masked.changed else words
+                    words if unchanged else restored_alignment(masked, masked_best, texts_n[0], words)
                 )
             alternatives = [Alternative(t, h.score) for t, h in zip(texts_n[1:], hyps[1:], strict=True)]
             out.append(Translation(texts_n[0], best.score, best.log_prob, alternatives, **extra))  # type: ignore[arg-type]

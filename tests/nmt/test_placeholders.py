@@ -139,3 +139,17 @@ def test_whatever_the_model_writes_the_output_keeps_the_source_placeholders(
     assert _placeholders(restored) == _placeholders(text)
     if masked.accelerator is not None:
         assert restored.count(masked.accelerator.marker) >= 1
+
+
+def test_the_translator_removes_placeholders_invented_for_a_source_without_any() -> None:
+    """The guarantee is the Translator's, for every source: one without placeholders gets none back."""
+    from pathlib import Path
+
+    from nmt.search import Hypothesis
+    from nmt.translator import Translator
+
+    translator = Translator.from_dir(Path(__file__).resolve().parents[2] / "models" / "de-en", device="cpu")
+    sources = translator.encode(["Ein Hund", "Datei %s"])
+    model_wrote = translator.tokenizer.encode_tgt(["A %s dog $1", "File %s %d"])
+    done = translator.finish(["Ein Hund", "Datei %s"], sources, [[Hypothesis(ids, 0.0, 0.0)] for ids in model_wrote])
+    assert [d.text for d in done] == ["A dog", "File %s"]
