@@ -13,26 +13,13 @@ as a multiset, among the sources that have any. Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from pathlib import Path
 
 from nmt.fileio import read_lines
-from nmt.placeholders import protect
+from nmt.placeholders import placeholders_in
 from nmt.scoring import corpus_scores
 from nmt.search import SearchOptions
 from nmt.translator import Translator
-
-
-def placeholder_multiset(text: str) -> Counter[str]:
-    """The placeholders of a text, with repeats, as protection finds them."""
-    masked = protect(text, accelerators=False)
-    return Counter(masked.spans[int(k) - 1] for k in _symbols(masked.text))
-
-
-def _symbols(text: str) -> list[str]:
-    import re
-
-    return re.findall(r"｟(\d+)｠", text)
 
 
 def test_sets(corpus: Path, source: str, target: str) -> dict[str, tuple[Path, Path]]:
@@ -65,8 +52,8 @@ def main() -> None:
                 sources, references = sources[: args.limit], references[: args.limit]
             outputs = [t.text for t in translator.translate(sources, SearchOptions(beam_size=args.beam_size))]
             bleu, chrf = corpus_scores(outputs, references)
-            with_any = [(s, o) for s, o in zip(sources, outputs, strict=True) if placeholder_multiset(s)]
-            kept = sum(placeholder_multiset(s) == placeholder_multiset(o) for s, o in with_any)
+            with_any = [(s, o) for s, o in zip(sources, outputs, strict=True) if placeholders_in(s)]
+            kept = sum(placeholders_in(s) == placeholders_in(o) for s, o in with_any)
             rate = f"{kept}/{len(with_any)} ({100 * kept / len(with_any):.1f}%)" if with_any else "-"
             print(f"| {model_dir.name} | {source}->{target} | {domain} | {len(sources)} | "
                   f"{bleu.score:.2f} | {chrf.score:.2f} | {rate} |", flush=True)  # fmt: skip

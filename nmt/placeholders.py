@@ -138,6 +138,12 @@ def _multiset(protected: Protected) -> list[str]:
     return sorted(protected.spans[k - 1] for k in symbols_in(protected.text))
 
 
+def placeholders_in(text: str) -> list[str]:
+    """The placeholders of a text as protection finds them, repeats included, sorted: two texts keep
+    each other's placeholders exactly when these are equal."""
+    return _multiset(protect(text))
+
+
 def expand(text: str, source: Protected) -> str:
     """`text` with the symbols of `source` replaced by what they stand for (others left as they are)."""
     if not source.spans:

@@ -10,7 +10,6 @@ the inline elements as copies of themselves (attributes kept), the pieces as the
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -69,14 +68,7 @@ class Paragraph:
 
 def _shallow_copy(element: Any) -> Any:
     """The element with its attributes and none of its content."""
-    new = element.makeelement(element.tag, element.attrib, element.nsmap) if hasattr(element, "nsmap") else None
-    if new is None:
-        new = copy.copy(element)
-    new.text = None
-    new.tail = None
-    for child in list(new):
-        new.remove(child)
-    return new
+    return element.makeelement(element.tag, element.attrib, element.nsmap)
 
 
 class _Writer:

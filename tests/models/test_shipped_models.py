@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from nmt.placeholders import placeholders_in
 from nmt.routing import find_model_dirs, reachable
 from nmt.search import SearchOptions
 from nmt.translator import Translator
@@ -128,13 +129,6 @@ def test_each_extra_model_in_the_lean_footprint_costs_at_most_twice_its_weights_
 SOFTWARE = Path(__file__).parent / "data" / "software.en"
 
 
-def _placeholders(text: str) -> list[str]:
-    from nmt.placeholders import protect, symbols_in
-
-    masked = protect(text, accelerators=False)
-    return sorted(masked.spans[k - 1] for k in symbols_in(masked.text))
-
-
 @pytest.mark.parametrize("name", [n for n in SHIPPED if n.startswith("en-")])
 def test_software_strings_keep_exactly_their_placeholders_and_accelerators(name: str) -> None:
     """UI strings with printf, braces, variables, tags, entities, URLs and accelerators: every output holds
@@ -143,7 +137,7 @@ def test_software_strings_keep_exactly_their_placeholders_and_accelerators(name:
     translator = Translator.from_dir(MODELS / name, device="cpu")
     outputs = [t.text for t in translator.translate(strings, SearchOptions(beam_size=5))]
     for source, output in zip(strings, outputs, strict=True):
-        assert _placeholders(output) == _placeholders(source), (source, output)
+        assert placeholders_in(output) == placeholders_in(source), (source, output)
         for marker in "_&~":
             if source.startswith(marker) and source[1:2].isalpha():
                 assert output.count(marker) == 1, (source, output)
