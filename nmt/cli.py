@@ -235,11 +235,11 @@ def _translate_document(args: argparse.Namespace, kind: str) -> None:
     doc = parse_document(args.input.name, data, max_chars=sys.maxsize, kind=kind)
     route, translators, options = _build(args)
     options = replace(options, return_attention=doc.aligned)
-    texts = None if args.output is None else args.output.with_name(f"{args.output.name}.texts")
+    work = None if args.output is None else args.output.with_name(f"{args.output.name}.texts")
     bar = tqdm(total=len(doc.texts), unit=" text", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr)
     plan = ChunkPlan(max_lines=max(args.chunk_lines, 1))
     done: list[Translation] = []
-    with _destination(args, route, 0, None, texts) as out, bar:
+    with _destination(args, route, 0, None, work) as out, bar:
         bar.update(out.lines_done)
         for chunk in _chunks(iter(doc.texts[out.lines_done :]), plan):
             began = time.monotonic()
